@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+// Element-wise and row-wise kernels on f32 activations (kernels layer): RMSNorm, RoPE, SiLU*mul,
+// softmax, argmax. Pure functions, no model knowledge; depends on core only.
+#pragma once
+
+#include <cstdint>
+
+namespace slotlm::kernels {
+
+// out[i, :] = w * x[i, :] / sqrt(mean(x[i, :]^2) + eps), x/out `[n, d]`, w `[d]`.
+// Matches HF LlamaRMSNorm/Qwen2RMSNorm in f32 (variance in f32, weight applied after).
+// `out` may alias `x`.
+void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t d, float* out);
+
+// out[i] = silu(gate[i]) * up[i] for i < n; `out` may alias either input.
+void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+
+// In-place softmax of `x[n]`; returns log(sum(exp(x - max))) + max (the log-normaliser).
+double softmax_inplace(float* x, int64_t n);
+
+// Index of the largest `x[i]` (first one on ties).
+int64_t argmax(const float* x, int64_t n);
+
+// cos/sin `[d_head/2]` of the angles `pos * inv_freq[i]` for the HF rotate-half RoPE.
+void rope_angles(const double* inv_freq, int64_t half, int64_t pos, float* cos_out, float* sin_out);
+
+// Applies HF rotate-half RoPE in place to `x` `[n_head, d_head]` of one token, with `cos`/`sin`
+// `[d_head/2]` from rope_angles: x1' = x1*cos - x2*sin, x2' = x2*cos + x1*sin, x1 = x[:d/2], x2 = x[d/2:].
+void rope_apply(float* x, int64_t n_head, int64_t d_head, const float* cos, const float* sin);
+
+}  // namespace slotlm::kernels

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+#include "model/model.h"
+
+#include "core/error.h"
+#include "kernels/attention.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+
+namespace slotlm::model {
+
+std::unique_ptr<Model> Model::load(const std::string& dir) {
+  ModelConfig cfg = load_config(dir);
+  GenerationConfig gen = load_generation_config(dir);
+  Weights w = load_weights(cfg, TensorStore::open_dir(dir));
+  return std::make_unique<Model>(std::move(cfg), std::move(gen), std::move(w));
+}
+
+Model::Model(ModelConfig cfg, GenerationConfig gen, Weights w)
+    : cfg_(std::move(cfg)), gen_(std::move(gen)), w_(std::move(w)), inv_freq_(cfg_.rope_inv_freq()) {}
+
+std::vector<int32_t> Model::eos_ids() const {
+  return gen_.eos_token_id.empty() ? cfg_.eos_token_id : gen_.eos_token_id;
+}
+
+namespace {
+
+void grow(Workspace& ws, const ModelConfig& c, int64_t n) {
+  if (n <= ws.capacity) return;
+  const size_t d = size_t(c.hidden_size), q = size_t(c.num_attention_heads * c.head_dim);
+  const size_t ff = size_t(c.intermediate_size), N = size_t(n);
+  ws.x.resize(N * d);
+  ws.xn.resize(N * d);
+  ws.tmp.resize(N * d);
+  ws.q.resize(N * q);
+  ws.att.resize(N * q);
+  ws.gate.resize(N * ff);
+  ws.up.resize(N * ff);
+  ws.cos.resize(N * size_t(c.head_dim / 2));
+  ws.sin.resize(N * size_t(c.head_dim / 2));
+  ws.capacity = n;
+}
+
+void add_inplace(float* x, const float* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+}  // namespace
+
+void Model::forward(std::span<const int32_t> tokens, KvCache& cache, Workspace& ws, float* hidden) const {
+  const ModelConfig& c = cfg_;
+  const int64_t n = int64_t(tokens.size()), d = c.hidden_size, n_past = cache.n_past();
+  const int64_t n_head = c.num_attention_heads, n_kv = c.num_key_value_heads, d_head = c.head_dim;
+  const int64_t half = d_head / 2, kv_dim = n_kv * d_head, ff = c.intermediate_size;
+  if (n == 0) return;
+  if (n_past + n > cache.n_ctx())
+    fail("context full: ", n_past, " + ", n, " tokens exceed the KV cache of ", cache.n_ctx());
+  grow(ws, c, n);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t t = tokens[size_t(i)];
+    if (t < 0 || t >= c.vocab_size) fail("token id ", t, " is out of range [0, ", c.vocab_size, ")");
+    kernels::convert_to_f32(w_.embed.row_ptr(t), w_.embed.dtype, d, ws.x.data() + i * d);
+    kernels::rope_angles(inv_freq_.data(), half, n_past + i, ws.cos.data() + i * half, ws.sin.data() + i * half);
+  }
+  const kernels::AttentionShape shape{n_head, n_kv, d_head};
+  const float eps = float(c.rms_norm_eps);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const LayerWeights& L = w_.layers[size_t(l)];
+    float* k_new = cache.k(l) + n_past * kv_dim;  // this batch's rows of the cache
+    float* v_new = cache.v(l) + n_past * kv_dim;
+    // Attention block: x += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(x).
+    kernels::rmsnorm(ws.x.data(), L.attn_norm, eps, n, d, ws.xn.data());
+    kernels::matmul(ws.xn.data(), n, L.wq, L.bq, ws.q.data());
+    kernels::matmul(ws.xn.data(), n, L.wk, L.bk, k_new);
+    kernels::matmul(ws.xn.data(), n, L.wv, L.bv, v_new);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* cs = ws.cos.data() + i * half;
+      const float* sn = ws.sin.data() + i * half;
+      kernels::rope_apply(ws.q.data() + i * n_head * d_head, n_head, d_head, cs, sn);
+      kernels::rope_apply(k_new + i * kv_dim, n_kv, d_head, cs, sn);
+    }
+    kernels::attention(ws.q.data(), n, n_past, cache.k(l), cache.v(l), shape, ws.att.data());
+    kernels::matmul(ws.att.data(), n, L.wo, L.bo, ws.tmp.data());
+    add_inplace(ws.x.data(), ws.tmp.data(), n * d);
+    // MLP block: x += down(silu(gate(h)) * up(h)), h = rmsnorm(x).
+    kernels::rmsnorm(ws.x.data(), L.ffn_norm, eps, n, d, ws.xn.data());
+    kernels::matmul(ws.xn.data(), n, L.w_gate, L.b_gate, ws.gate.data());
+    kernels::matmul(ws.xn.data(), n, L.w_up, L.b_up, ws.up.data());
+    kernels::silu_mul(ws.gate.data(), ws.up.data(), n * ff, ws.gate.data());
+    kernels::matmul(ws.gate.data(), n, L.w_down, L.b_down, ws.tmp.data());
+    add_inplace(ws.x.data(), ws.tmp.data(), n * d);
+  }
+  kernels::rmsnorm(ws.x.data(), w_.final_norm, eps, n, d, hidden);
+  cache.set_n_past(n_past + n);
+}
+
+void Model::lm_head(const float* hidden, int64_t n, float* logits) const {
+  kernels::matmul(hidden, n, w_.lm_head, nullptr, logits);
+}
+
+}  // namespace slotlm::model

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+#include "model/weights.h"
+
+#include "core/error.h"
+#include "kernels/matmul.h"
+
+namespace slotlm::model {
+
+namespace {
+
+class Loader {
+ public:
+  Loader(const TensorStore& store, Weights& w) : store_(store), w_(w) {}
+
+  MatView mat(const std::string& name, int64_t rows, int64_t cols) {
+    TensorView t = store_.get(name, {rows, cols});
+    return MatView{t.data, t.dtype, rows, cols};
+  }
+  const float* vec(const std::string& name, int64_t n) {
+    TensorView t = store_.get(name, {n});
+    std::vector<float>& v = w_.owned.emplace_back(size_t(n));
+    kernels::convert_to_f32(t.data, t.dtype, n, v.data());
+    return v.data();
+  }
+  const float* opt_vec(bool present, const std::string& name, int64_t n) {
+    return present ? vec(name, n) : nullptr;
+  }
+
+ private:
+  const TensorStore& store_;
+  Weights& w_;
+};
+
+}  // namespace
+
+Weights load_weights(const ModelConfig& c, std::unique_ptr<TensorStore> store) {
+  Weights w;
+  Loader ld(*store, w);
+  const int64_t d = c.hidden_size, d_ff = c.intermediate_size, v = c.vocab_size;
+  const int64_t q_dim = c.num_attention_heads * c.head_dim, kv_dim = c.num_key_value_heads * c.head_dim;
+  const bool has_embed = store->contains("model.embed_tokens.weight");
+  const bool has_head = store->contains("lm_head.weight");
+  if (!has_embed && !has_head) fail("model weights: tensor 'model.embed_tokens.weight' is missing");
+  w.embed = ld.mat(has_embed ? "model.embed_tokens.weight" : "lm_head.weight", v, d);
+  if (has_head && !c.tie_word_embeddings) {
+    w.lm_head = ld.mat("lm_head.weight", v, d);
+  } else if (c.tie_word_embeddings || !has_head) {
+    if (!c.tie_word_embeddings)
+      fail("model weights: tensor 'lm_head.weight' is missing and tie_word_embeddings is false");
+    w.lm_head = w.embed;
+  }
+  w.dtype = w.embed.dtype;
+  w.layers.resize(size_t(c.num_hidden_layers));
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    LayerWeights& L = w.layers[size_t(i)];
+    L.attn_norm = ld.vec(p + "input_layernorm.weight", d);
+    L.wq = ld.mat(p + "self_attn.q_proj.weight", q_dim, d);
+    L.wk = ld.mat(p + "self_attn.k_proj.weight", kv_dim, d);
+    L.wv = ld.mat(p + "self_attn.v_proj.weight", kv_dim, d);
+    L.wo = ld.mat(p + "self_attn.o_proj.weight", d, q_dim);
+    L.bq = ld.opt_vec(c.attention_bias, p + "self_attn.q_proj.bias", q_dim);
+    L.bk = ld.opt_vec(c.attention_bias, p + "self_attn.k_proj.bias", kv_dim);
+    L.bv = ld.opt_vec(c.attention_bias, p + "self_attn.v_proj.bias", kv_dim);
+    // HF LlamaAttention gives o_proj a bias when attention_bias; Qwen2Attention never does.
+    L.bo = ld.opt_vec(c.attention_bias && c.arch == Arch::kLlama, p + "self_attn.o_proj.bias", d);
+    L.ffn_norm = ld.vec(p + "post_attention_layernorm.weight", d);
+    L.w_gate = ld.mat(p + "mlp.gate_proj.weight", d_ff, d);
+    L.w_up = ld.mat(p + "mlp.up_proj.weight", d_ff, d);
+    L.w_down = ld.mat(p + "mlp.down_proj.weight", d, d_ff);
+    L.b_gate = ld.opt_vec(c.mlp_bias, p + "mlp.gate_proj.bias", d_ff);
+    L.b_up = ld.opt_vec(c.mlp_bias, p + "mlp.up_proj.bias", d_ff);
+    L.b_down = ld.opt_vec(c.mlp_bias, p + "mlp.down_proj.bias", d);
+  }
+  w.final_norm = ld.vec("model.norm.weight", d);
+  w.store = std::move(store);
+  return w;
+}
+
+}  // namespace slotlm::model

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+// The model's const weights by role (model layer), viewed in place in the mapped safetensors.
+// Matrices keep their stored dtype; small vectors (norms, biases) are held as f32 copies.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/tensor.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+
+namespace slotlm::model {
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;  // [d_model]             input_layernorm.weight
+  MatView wq;                        // [n_head*d_head, d_model]  self_attn.q_proj.weight
+  MatView wk;                        // [n_kv_head*d_head, d_model]
+  MatView wv;                        // [n_kv_head*d_head, d_model]
+  MatView wo;                        // [d_model, n_head*d_head]
+  const float* bq = nullptr;         // [n_head*d_head] or null (Qwen2, attention_bias)
+  const float* bk = nullptr;         // [n_kv_head*d_head] or null
+  const float* bv = nullptr;         // [n_kv_head*d_head] or null
+  const float* bo = nullptr;         // [d_model] or null (Llama attention_bias only)
+  const float* ffn_norm = nullptr;   // [d_model]             post_attention_layernorm.weight
+  MatView w_gate;                    // [d_ff, d_model]       mlp.gate_proj.weight
+  MatView w_up;                      // [d_ff, d_model]       mlp.up_proj.weight
+  MatView w_down;                    // [d_model, d_ff]       mlp.down_proj.weight
+  const float* b_gate = nullptr;     // [d_ff] or null (mlp_bias)
+  const float* b_up = nullptr;       // [d_ff] or null
+  const float* b_down = nullptr;     // [d_model] or null
+};
+
+struct Weights {
+  MatView embed;                     // [n_vocab, d_model]    model.embed_tokens.weight
+  std::vector<LayerWeights> layers;  // [n_layer]
+  const float* final_norm = nullptr; // [d_model]             model.norm.weight
+  MatView lm_head;                   // [n_vocab, d_model]    lm_head.weight, or `embed` when tied
+  DType dtype = DType::kF32;         // dtype of the big matrices (for reporting)
+
+  std::unique_ptr<TensorStore> store;       // owns the mappings the views point into
+  std::vector<std::vector<float>> owned;    // f32 copies of norms and biases
+};
+
+// Loads every tensor the config needs from `store`, checking names and shapes. Tied embeddings:
+// a missing `lm_head.weight` uses the embedding; a missing `model.embed_tokens.weight` uses the
+// stored `lm_head.weight` when the file's metadata names it as the alias (tinystories-656k).
+Weights load_weights(const ModelConfig& cfg, std::unique_ptr<TensorStore> store);
+
+}  // namespace slotlm::model
