@@ -40,7 +40,7 @@ SLOT_GRID = [(t, lr) for lr in (0.1, 0.01) for t in (1, 3, 5)]
 
 
 def prompt_ids(n, seed):
-    """Random ids in [3, 256): avoids the tiny models' bos (1) / eos (2) and pad (0)."""
+    """Random ids in [3, 256): never the tiny models' eos (0) or bos (1), nor 2."""
     return [int(x) for x in np.random.default_rng(seed).integers(3, 256, n)]
 
 
@@ -65,7 +65,9 @@ def write_json(path, obj):
         f.write("{\n" + ",\n".join(parts) + "\n}\n")
 
 
-def check_greedy(name, ids, margins):
+def check_greedy(name, ids, margins, eos):
+    if eos in ids:  # the goldens never stop at EOS; keep EOS out so engines need no "ignore EOS"
+        sys.exit(f"{name}: greedy output contains eos_token_id {eos}; pick another eos or seed")
     distinct = len(set(ids))
     if distinct < len(ids) // 3:
         print(f"WARNING {name}: greedy output is degenerate ({distinct} distinct ids)", file=sys.stderr)
@@ -80,7 +82,7 @@ def make_forward(model, folder):
     H = model.hidden(PROMPT)
     Z = H @ model.lm_head.T
     greedy, margins = model.greedy(PROMPT, N_GREEDY)
-    check_greedy(os.path.basename(folder) + " forward", greedy, margins)
+    check_greedy(os.path.basename(folder) + " forward", greedy, margins, model.cfg["eos_token_id"])
     write_json(os.path.join(folder, "golden_forward.json"), {
         "generator": GENERATOR,
         "model": os.path.basename(folder),
@@ -104,6 +106,8 @@ def make_slot(model, folder):
     c.update(run_slot(model, LONG_PROMPT, 5, 0.1, N_SLOT_GREEDY))
     cases.append(c)
     for c in cases:
+        check_greedy(f"{os.path.basename(folder)} slot T={c['steps']} lr={c['lr']}",
+                     c["greedy_ids"], c["greedy_margins"], model.cfg["eos_token_id"])
         print(f"  slot T={c['steps']} lr={c['lr']} N={len(c['prompt_ids'])}: loss {c['loss'][:1]}.."
               f" final {c['loss_final']:.5f} |delta| {c['delta_norm']:.4f}"
               f" greedy {c['greedy_ids'][:6]}.. min margin {min(c['greedy_margins']):.4f}",
