@@ -13,7 +13,9 @@ void attention(const float* q, int64_t n_tok, int64_t n_past, const float* k, co
   const int64_t group = s.n_head / s.n_kv_head;
   const int64_t d = s.d_head, kv_stride = s.n_kv_head * d;
   const float scale = 1.f / std::sqrt(float(d));
-#pragma omp parallel
+  // Parallel only when there is enough work to pay for waking the threads.
+  const bool big = n_tok * s.n_head * (n_past + n_tok) * d >= (1 << 16);
+#pragma omp parallel if (big)
   {
     // Per-thread score buffer, kept across calls so the decode loop does not allocate.
     thread_local std::vector<float> scores;

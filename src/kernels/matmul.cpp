@@ -42,12 +42,15 @@ void convert_to_f32(const void* src, DType t, int64_t n, float* dst) {
 
 namespace {
 constexpr int64_t kRowBlock = 16;  // weight rows converted together, reused across all n rows of x
+// Below this many multiply-adds a parallel region costs more than it saves (thread wake-up is
+// ~microseconds, worse when cores are shared).
+constexpr int64_t kMinParallelWork = 1 << 16;
 }
 
 void matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
   const int64_t m = w.rows, k = w.cols;
   const int64_t n_blocks = (m + kRowBlock - 1) / kRowBlock;
-#pragma omp parallel
+#pragma omp parallel if (n * m * k >= kMinParallelWork)
   {
     std::vector<float> buf(w.dtype == DType::kF32 ? 0 : size_t(kRowBlock * k));
 #pragma omp for schedule(static)
@@ -81,7 +84,7 @@ void matvec_t(const float* x, const MatView& w, float* y) {
   const int64_t m = w.rows, k = w.cols;
   const int n_thr = omp_get_max_threads();
   std::vector<float> partial(size_t(n_thr) * size_t(k), 0.f);
-#pragma omp parallel
+#pragma omp parallel if (m * k >= kMinParallelWork)
   {
     const int t = omp_get_thread_num();
     float* acc = partial.data() + size_t(t) * size_t(k);

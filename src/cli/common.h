@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// Options and helpers shared by the `slotlm` subcommands (cli layer): model/tokenizer loading,
+// sampling and SLOT flags, prompt assembly, JSON output. Each subcommand registers itself.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "generate/generate.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace slotlm::cli {
+
+// Flags every generating subcommand takes (run, chat, serve, eval).
+struct CommonFlags {
+  std::string model_dir;
+  int threads = 0;  // 0 = all cores
+  // sampling
+  double temp = 0.0, top_p = 1.0, min_p = 0.0, repeat_penalty = 1.0;
+  int64_t top_k = 0;
+  int64_t seed = -1;  // -1 = random
+  int64_t n_predict = 128;
+  // SLOT
+  int slot_steps = 0;
+  double slot_lr = 0.1, slot_wd = 1e-8, slot_eps = 1e-5;
+  std::string slot_betas = "0.9,0.999";
+  std::string slot_mem = "1G";
+  std::string slot_path = "fast";
+  std::string slot_load;
+  // which of the sampling flags the user gave (the rest default from generation_config.json)
+  CLI::Option *o_temp = nullptr, *o_top_p = nullptr, *o_top_k = nullptr, *o_rp = nullptr;
+};
+
+void add_model_flags(CLI::App& app, CommonFlags& f);
+void add_sampling_flags(CLI::App& app, CommonFlags& f);
+void add_slot_flags(CLI::App& app, CommonFlags& f);
+
+// Loads the model named by -m and sets the thread count; logs load time to stderr.
+std::unique_ptr<model::Model> load_model(const CommonFlags& f);
+// Loads the tokenizer of the model folder; returns null (with a note) when it has none.
+std::unique_ptr<tok::Tokenizer> load_tokenizer(const std::string& dir, bool required);
+
+// Sampling params: generation_config.json defaults (when do_sample) overridden by given flags.
+gen::SamplerParams sampling_params(const CommonFlags& f, const model::Model& m);
+// SLOT options from the flags (validated); the delta of --slot-load when given.
+slot::SlotOptions slot_options(const CommonFlags& f);
+std::optional<std::vector<float>> loaded_delta(const CommonFlags& f, int64_t d_model);
+
+// Parses a size like "512M", "1G", "1024" (MiB when no suffix); throws Error naming `flag`.
+size_t parse_size(const std::string& s, const std::string& flag);
+// Parses space/comma separated ids; throws Error naming `flag`.
+std::vector<int32_t> parse_ids(const std::string& s, const std::string& flag);
+
+// Subcommand registration. Each lives in its own <name>_cmd.cpp; weak so that a subcommand whose
+// file is not built yet is simply absent.
+void register_run(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_bench(CLI::App& app);
+__attribute__((weak)) void register_chat(CLI::App& app);
+__attribute__((weak)) void register_serve(CLI::App& app);
+__attribute__((weak)) void register_eval(CLI::App& app);
+
+}  // namespace slotlm::cli

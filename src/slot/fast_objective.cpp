@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT
+// Fast path of the SLOT objective. Logits are linear in delta: z_n = z0_n + u with u = W delta
+// (../shared/SLOT.md, "Why it can be fast"). Factorising the exponentials,
+//   exp(z0_n[v] + u[v] - m_n - mu) = E_n[v] * e[v],  E_n = exp(z0_n - m_n),  e = exp(u - mu),
+// with m_n = max z0_n and mu = max u, so per step, for each position n,
+//   S_n = sum_v E_n[v] e[v]                 (the softmax normaliser, one dot product)
+//   L_n = log S_n + m_n + mu - z0_n[y_n] - u[y_n]
+//   r   = e * (1/N') sum_n E_n / S_n - (1/N') sum_n onehot(y_n)
+// i.e. two passes of multiply-adds over the cached rows and V exponentials, instead of the
+// reference's [N', V] GEMM with d inner products and N' * V exponentials. The numbers equal the
+// straightforward softmax up to f32 rounding. When S_n underflows (u pushes mass to tokens that
+// are tiny in E_n), that row is recomputed exactly from its logits.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/matmul.h"
+#include "slot/objective.h"
+
+namespace slotlm::slot {
+
+namespace {
+
+// A normaliser below this has lost too many significant bits to the f32 products (E and e are
+// both <= 1, so S_n >= 1e-30 still has > 20 bits unless almost all mass sits in denormals).
+constexpr double kMinNormaliser = 1e-30;
+
+class FastObjective : public Objective {
+ public:
+  FastObjective(const model::Model& m, const float* hidden, std::span<const int32_t> ids,
+                size_t mem_budget)
+      : m_(m), hidden_(hidden), ids_(ids.begin(), ids.end()),
+        n_rows_(int64_t(ids.size()) - 1), V_(m.n_vocab()), d_(m.d_model()) {
+    const size_t row_bytes = size_t(V_) * sizeof(float);
+    cached_ = size_t(n_rows_) * row_bytes <= mem_budget;
+    chunk_ = cached_ ? n_rows_ : std::max<int64_t>(1, int64_t(mem_budget / row_bytes));
+    rows_.resize(size_t(chunk_ * V_));
+    row_max_.resize(size_t(n_rows_));
+    z0_label_.resize(size_t(n_rows_));
+    if (cached_) fill_rows(0, n_rows_);
+  }
+
+  std::string plan() const override { return cached_ ? "cached" : "streamed"; }
+
+  double evaluate(const float* u, const float* delta, float* r) override {
+    const int n_thr = omp_get_max_threads();
+    float mu = *std::max_element(u, u + V_);
+    e_.resize(size_t(V_));
+    for (int64_t v = 0; v < V_; ++v) e_[size_t(v)] = std::exp(u[v] - mu);
+    if (r) acc_.assign(size_t(n_thr) * size_t(V_), 0.f);
+    fallback_.assign(size_t(V_), 0.0);
+    double loss = 0;
+    for (int64_t c0 = 0; c0 < n_rows_; c0 += chunk_) {
+      const int64_t c1 = std::min(n_rows_, c0 + chunk_);
+      if (!cached_) fill_rows(c0, c1);
+#pragma omp parallel for schedule(static) reduction(+ : loss) if ((c1 - c0) * V_ >= (1 << 16))
+      for (int64_t n = c0; n < c1; ++n) {
+        const float* E = rows_.data() + (n - c0) * V_;
+        const double S = kernels::dot_f32(E, e_.data(), V_);
+        const int32_t y = ids_[size_t(n + 1)];
+        if (!(S >= kMinNormaliser) || !std::isfinite(S)) {
+#pragma omp critical
+          loss += exact_row(n, delta, r ? fallback_.data() : nullptr);
+          continue;
+        }
+        loss += std::log(S) + row_max_[size_t(n)] + mu - z0_label_[size_t(n)] - u[y];
+        if (r) {
+          float* a = acc_.data() + size_t(omp_get_thread_num()) * size_t(V_);
+          const float w = float(1.0 / S);
+#pragma omp simd
+          for (int64_t v = 0; v < V_; ++v) a[v] += w * E[v];
+        }
+      }
+    }
+    const double inv_rows = 1.0 / double(n_rows_);
+    if (r) {
+      for (int64_t v = 0; v < V_; ++v) {
+        double s = 0;
+        for (int t = 0; t < n_thr; ++t) s += acc_[size_t(t) * size_t(V_) + size_t(v)];
+        r[v] = float((s * e_[size_t(v)] + fallback_[size_t(v)]) * inv_rows);
+      }
+      for (int64_t n = 0; n < n_rows_; ++n) r[ids_[size_t(n + 1)]] -= float(inv_rows);
+    }
+    return loss * inv_rows;
+  }
+
+ private:
+  // Computes E rows [c0, c1) into rows_ (slot 0 = row c0), with their maxima and label logits.
+  void fill_rows(int64_t c0, int64_t c1) {
+    float* Z = rows_.data();
+    m_.lm_head(hidden_ + c0 * d_, c1 - c0, Z);
+#pragma omp parallel for schedule(static) if ((c1 - c0) * V_ >= (1 << 16))
+    for (int64_t n = c0; n < c1; ++n) {
+      float* z = Z + (n - c0) * V_;
+      const float mx = *std::max_element(z, z + V_);
+      row_max_[size_t(n)] = mx;
+      z0_label_[size_t(n)] = z[ids_[size_t(n + 1)]];
+      for (int64_t v = 0; v < V_; ++v) z[v] = std::exp(z[v] - mx);
+    }
+  }
+
+  // Loss of row n computed directly from its logits W (h_n + delta); adds its softmax to `p_acc`.
+  double exact_row(int64_t n, const float* delta, double* p_acc) {
+    std::vector<float> h(static_cast<size_t>(d_)), z(static_cast<size_t>(V_));
+    for (int64_t i = 0; i < d_; ++i) h[size_t(i)] = hidden_[n * d_ + i] + delta[i];
+    m_.lm_head(h.data(), 1, z.data());
+    const float mx = *std::max_element(z.begin(), z.end());
+    double sum = 0;
+    for (float zv : z) sum += std::exp(double(zv - mx));
+    const double lse = std::log(sum) + mx;
+    if (p_acc)
+      for (int64_t v = 0; v < V_; ++v) p_acc[v] += std::exp(double(z[size_t(v)]) - lse);
+    return lse - z[size_t(ids_[size_t(n + 1)])];
+  }
+
+  const model::Model& m_;
+  const float* hidden_;            // [n_rows_ + 1, d_]
+  std::vector<int32_t> ids_;       // [n_rows_ + 1]
+  int64_t n_rows_, V_, d_;
+  bool cached_ = true;
+  int64_t chunk_ = 0;              // rows held at once
+  std::vector<float> rows_;        // [chunk_, V_] E_n = exp(z0_n - m_n)
+  std::vector<float> row_max_;     // [n_rows_] m_n
+  std::vector<float> z0_label_;    // [n_rows_] z0_n[y_n]
+  std::vector<float> e_;           // [V_] exp(u - mu)
+  std::vector<float> acc_;         // [threads, V_] sum_n E_n / S_n
+  std::vector<double> fallback_;   // [V_] softmax sums of exactly recomputed rows
+};
+
+}  // namespace
+
+std::unique_ptr<Objective> make_fast_objective(const model::Model& m, const float* hidden,
+                                               std::span<const int32_t> ids, size_t mem_budget) {
+  return std::make_unique<FastObjective>(m, hidden, ids, mem_budget);
+}
+
+}  // namespace slotlm::slot

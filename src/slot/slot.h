@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+// SLOT: per-prompt test-time optimisation of one vector `delta` added before the LM head
+// (slot layer; ../shared/SLOT.md, Hu et al. 2025, arXiv 2505.12392). Depends on model/ and below.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "slot/adamw.h"
+
+namespace slotlm::slot {
+
+enum class Path {
+  kFast,       // z0 = W h cached once, each step two mat-vecs + passes over cached rows (default)
+  kReference,  // recompute W (h + delta) for every position each step, as the PyTorch reference does
+};
+
+struct SlotOptions {
+  int steps = 0;                      // T, AdamW steps; 0 = SLOT off (exactly the plain model)
+  AdamWParams adam;                   // lr 0.1, betas 0.9/0.999, eps 1e-5, weight decay 1e-8
+  Path path = Path::kFast;            // which implementation computes the loss and gradient
+  size_t mem_budget = size_t(1) << 30;  // bytes for cached prompt rows (fast path); over it, streams
+};
+
+// Validates options; throws Error naming the flag ("--slot-lr must be > 0", ...).
+void validate(const SlotOptions& opt);
+
+struct SlotResult {
+  std::vector<float> delta;   // [d_model] final delta
+  std::vector<double> loss;   // [T] loss[i] = L(delta_i), before step i+1 (loss[0]: plain model)
+  double loss_final = 0;      // L(delta_T)
+  double delta_norm = 0;      // |delta_T|_2
+  double ms = 0;              // wall time of the optimisation
+  bool ran = false;           // false when T = 0 or the prompt has < 2 tokens (no next-token pairs)
+  std::string plan;           // memory plan used: "cached", "streamed", "reference"
+};
+
+struct PromptRef {
+  const float* hidden;            // [n, d_model]
+  std::span<const int32_t> ids;   // [n]
+};
+
+// Called after each step with (prompt index, step index from 1, loss before that step).
+using StepCallback = std::function<void(size_t, int, double)>;
+
+// One prompt: `hidden` `[n, d_model]` final normed hidden states of `ids` `[n]` (from forward()).
+// Minimises the mean next-token cross-entropy (1/(n-1)) sum_{i<n-1} CE(W (h_i + delta), ids[i+1]).
+SlotResult optimize(const model::Model& m, const float* hidden, std::span<const int32_t> ids,
+                    const SlotOptions& opt, const StepCallback& on_step = {});
+
+// Mean next-token cross-entropy of the prompt under `delta` (exact, row by row).
+double prompt_loss(const model::Model& m, const float* hidden, std::span<const int32_t> ids,
+                   const float* delta);
+
+// Several prompts at once, ONE delta per prompt: each loss uses only its own prompt's tokens, no
+// padding and no cross-prompt pairs (unlike the vLLM port, which shares one delta per batch).
+std::vector<SlotResult> optimize_batch(const model::Model& m, std::span<const PromptRef> prompts,
+                                       const SlotOptions& opt, const StepCallback& on_step = {});
+
+}  // namespace slotlm::slot
