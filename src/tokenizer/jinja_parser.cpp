@@ -9,6 +9,9 @@
 namespace slotlm::tok::jinja {
 namespace {
 
+// Nesting limit for expressions and blocks, so that hostile input cannot overflow the stack.
+constexpr int kMaxDepth = 200;
+
 class Parser {
  public:
   explicit Parser(const std::vector<Token>& toks) : toks_(toks) {}
@@ -97,6 +100,7 @@ class Parser {
   }
 
   std::unique_ptr<Stmt> parse_statement() {
+    DepthGuard guard(depth_, cur().line);
     auto s = std::make_unique<Stmt>();
     s->line = cur().line;
     const std::string kw = next().text;
@@ -277,6 +281,7 @@ class Parser {
     return l;
   }
   ExprPtr parse_not() {
+    DepthGuard guard(depth_, cur().line);
     if (is_name("not")) {
       auto e = make(ExprKind::kUnary, next().line, "not");
       e->args.push_back(parse_not());
@@ -346,6 +351,7 @@ class Parser {
     return l;
   }
   ExprPtr parse_unary(bool with_filter) {
+    DepthGuard guard(depth_, cur().line);
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
       const Token& t = next();
@@ -531,8 +537,17 @@ class Parser {
     }
   }
 
+  struct DepthGuard {
+    DepthGuard(int& depth, int line) : depth_(depth) {
+      if (++depth_ > kMaxDepth) fail("line ", line, ": template nested more than ", kMaxDepth, " deep");
+    }
+    ~DepthGuard() { --depth_; }
+    int& depth_;
+  };
+
   const std::vector<Token>& toks_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace
