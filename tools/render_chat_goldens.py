@@ -111,6 +111,9 @@ CONVERSATIONS = [
     ("empty_content", [user("")], True),
     ("template_like_text", [user("{{ not a tag }} {% if %} {# no #} '\" \\ \\n")], True),
     ("newlines_only", [sys_msg("\n"), user("line1\nline2\n\nline4")], False),
+    ("tool_results", [user("Weather in Paris?"), asst("Let me check."),
+                      {"role": "tool", "content": "{\"temp_c\": 21, \"sky\": \"clear\"}"},
+                      {"role": "tool", "content": "second result"}], True),
 ]
 
 BUILTIN_CASES = {"user_gen", "user_nogen", "system_user_gen", "multi_turn_system",
@@ -242,6 +245,21 @@ CONSTRUCTS = [
      "{{ d.missing }}{{ d['items'] }}{{ 'a' in d }}{{ d | length }}{{ d.keys() | list }}"),
     ("none_and_undefined", "[{{ none }}][{{ undefined_thing }}][{{ messages[99] }}][{{ messages[0].nope }}]"
      "{{ undefined_thing | length }}{% for x in undefined_thing %}x{% endfor %}"),
+    ("lstrip_at_start", "   {% if true %}A{% endif %}\n\t{# c #}B\n {{ 'C' }} \n  {%- if true %} D{% endif %}"),
+    ("crlf_and_trailing_newline", "a\r\n{% if true %}\r\nb\rc{% endif %}\r\n\n"),
+    ("comment_controls", "x  {#- strip left #}  y  {# keep -#}  z\n  {#+ plus #}  w"),
+    ("tag_at_end", "{% for m in messages %}{{ m.role }}{% endfor %}"),
+    ("nested_loops_and_loop_scope", "{% for a in [1, 2] %}{% for b in 'xy' %}{{ loop.index }}{{ a }}{{ b }}"
+     "{% endfor %}{{ loop.index }};{% endfor %}"),
+    ("filter_precedence", "{{ 'a' + ' b ' | trim + 'c' }}|{{ -3 | abs }}|{{ not none is none }}|"
+     "{{ messages | length > 2 }}|{{ [1, 2] | length == 2 and 'ok' }}|{{ 'ab' ~ 'cd' | upper }}"),
+    ("conditional_chain", "{{ 'a' if false else 'b' if false else 'c' }}{{ ('x' if true) ~ '!' }}"),
+    ("attribute_vs_item", "{{ messages[0]['role'] }}{{ messages[0].role }}{{ (messages | first).content }}"
+     "{{ messages.0.role }}{{ {'a': {'b': 'deep'}}.a.b }}"),
+    ("numbers_in_strings", "{{ 3 ~ '' }}{{ 2.0 ~ '' }}{{ 1e3 }}{{ 1_000 }}{{ 0.5 * 2 }}{{ 10 % 4.5 }}"
+     "{{ 7.5 // 2 }}{{ (3).__class__ is defined }}"),
+    ("split_last_think", "{% set c = '<think>a</think>b</think>  tail' %}{{ c.split('</think>')[-1] }}|"
+     "{{ c.split('</think>')[0] }}|{{ c.split('</think>') | length }}|{{ 'x'.split('</think>') }}"),
 ]
 
 

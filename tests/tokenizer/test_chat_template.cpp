@@ -88,25 +88,25 @@ int check_golden(const Golden& g, const std::string& source, bool builtin_only =
 TEST(ChatTemplate, Qwen25MatchesJinja2) {
   const Golden g = load_golden("qwen2.5");
   SLOTLM_REQUIRE_SHARED(path, g.template_path);
-  EXPECT_EQ(check_golden(g, read_text(path)), 23);
+  EXPECT_EQ(check_golden(g, read_text(path)), 25);
 }
 
 TEST(ChatTemplate, Llama31MatchesJinja2) {
   const Golden g = load_golden("llama-3.1");
   SLOTLM_REQUIRE_SHARED(path, g.template_path);
-  EXPECT_EQ(check_golden(g, read_text(path)), 34);
+  EXPECT_EQ(check_golden(g, read_text(path)), 37);
 }
 
 TEST(ChatTemplate, Llama32MatchesJinja2) {
   const Golden g = load_golden("llama-3.2");
   SLOTLM_REQUIRE_SHARED(path, g.template_path);
-  EXPECT_EQ(check_golden(g, read_text(path)), 34);
+  EXPECT_EQ(check_golden(g, read_text(path)), 37);
 }
 
 TEST(ChatTemplate, DeepseekR1MatchesJinja2) {
   const Golden g = load_golden("deepseek-r1");
   ASSERT_FALSE(g.template_source.empty());
-  EXPECT_EQ(check_golden(g, g.template_source), 12);
+  EXPECT_EQ(check_golden(g, g.template_source), 13);
 }
 
 TEST(ChatTemplate, ConstructsMatchJinja2) {
@@ -199,6 +199,42 @@ TEST(ChatTemplate, UnsupportedOrBrokenTemplatesGiveOneLineErrors) {
 TEST(ChatTemplate, RaiseExceptionReportsTheTemplateMessage) {
   expect_error("{{ raise_exception('Conversation roles must alternate\\nuser/assistant') }}",
                {"chat template raised an error: Conversation roles must alternate\\nuser/assistant"});
+}
+
+// Renders `src` and accepts either text or an Error: anything else (crash, other exception) fails.
+void render_or_error(const std::string& src) {
+  const std::vector<ChatMessage> msgs = {{"system", "s"}, {"user", "u"}, {"assistant", "a"}};
+  try {
+    render_chat_template(src, msgs, {});
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+  }
+}
+
+TEST(ChatTemplate, TruncatedAndMutatedTemplatesNeverCrash) {
+  // Every prefix and many single-character mutations of the built-in templates.
+  const std::string kChars = "{}%#-+()[]'\".|~=!<>: \nx0";
+  uint32_t rng = 12345;
+  for (const std::string& name : builtin_chat_template_names()) {
+    const std::string& src = builtin_chat_template(name);
+    for (size_t n = 0; n <= src.size(); n += 3) render_or_error(src.substr(0, n));
+    for (int k = 0; k < 1500; ++k) {
+      rng = rng * 1664525u + 1013904223u;
+      std::string m = src;
+      m[(rng >> 8) % m.size()] = kChars[(rng >> 20) % kChars.size()];
+      render_or_error(m);
+    }
+  }
+}
+
+TEST(ChatTemplate, DeepNestingIsAnErrorNotACrash) {
+  expect_error(std::string("{{ ") + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}",
+               {"nested more than"});
+  std::string blocks;
+  for (int k = 0; k < 5000; ++k) blocks += "{% if true %}";
+  expect_error(blocks, {"nested more than"});
+  expect_error(std::string("{{ ") + std::string(5000, '-') + "1 }}", {"nested more than"});
+  expect_error("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", {"recursed too deeply"});
 }
 
 }  // namespace
