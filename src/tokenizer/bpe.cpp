@@ -139,6 +139,13 @@ void Bpe::push_initial_symbols(std::string_view piece, std::vector<int32_t>& sym
   }
 }
 
+void Bpe::reserve(size_t n) {
+  vocab_.reserve(n);
+  merges_.reserve(n);
+  id_to_token_.reserve(n);
+  has_id_.reserve(n);
+}
+
 void Bpe::encode(std::string_view piece, std::vector<int32_t>& out) const {
   if (piece.empty()) return;
   if (cfg_.ignore_merges) {
@@ -148,6 +155,28 @@ void Bpe::encode(std::string_view piece, std::vector<int32_t>& out) const {
       return;
     }
   }
+  if (piece.size() > kCacheMaxPieceBytes) {
+    merge_piece(piece, out);
+    return;
+  }
+  const size_t h = StringHash{}(piece);
+  CacheShard& shard = cache_[h % kCacheShards];
+  {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    auto it = shard.map.find(piece);
+    if (it != shard.map.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  const size_t mark = out.size();
+  merge_piece(piece, out);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  if (shard.map.size() >= kCacheEntriesPerShard) shard.map.clear();
+  shard.map.emplace(std::string(piece), std::vector<int32_t>(out.begin() + mark, out.end()));
+}
+
+void Bpe::merge_piece(std::string_view piece, std::vector<int32_t>& out) const {
   thread_local std::vector<int32_t> ids;
   thread_local std::vector<Symbol> syms;
   thread_local std::vector<Candidate> heap;

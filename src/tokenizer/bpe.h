@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -43,6 +45,8 @@ class Bpe {
 
   // Appends the ids of one pre-tokenized piece to `out`. Thread-safe.
   void encode(std::string_view piece, std::vector<int32_t>& out) const;
+  // Reserves room for `n` vocabulary entries (speeds up loading).
+  void reserve(size_t n);
 
   int32_t token_to_id(std::string_view text) const;
   // Token text of `id`, nullptr when `id` is not in the vocabulary.
@@ -58,6 +62,19 @@ class Bpe {
   bool find_merge(int32_t left, int32_t right, Merge& m) const;
   int32_t char_to_id(std::string_view ch, char32_t cp) const;
   void push_initial_symbols(std::string_view piece, std::vector<int32_t>& syms) const;
+  void merge_piece(std::string_view piece, std::vector<int32_t>& out) const;
+
+  // Cache of merged pieces (HF BPE keeps one too): natural text repeats its words, and a lookup
+  // is far cheaper than the merge loop. Sharded so concurrent encodes rarely share a lock; a
+  // shard is simply cleared when full. Results are identical with or without it.
+  static constexpr size_t kCacheShards = 16;
+  static constexpr size_t kCacheEntriesPerShard = 8192;
+  static constexpr size_t kCacheMaxPieceBytes = 48;  // longer pieces are rare and not cached
+  struct CacheShard {
+    std::mutex mu;
+    std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> map;
+  };
+  mutable std::unique_ptr<CacheShard[]> cache_ = std::make_unique<CacheShard[]>(kCacheShards);
 
   BpeConfig cfg_;
   TokenMap vocab_;

@@ -13,19 +13,69 @@ namespace {
 
 bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
 
+// Number of entries reserved up front: Qwen2's vocab.json has 151,643.
+constexpr size_t kExpectedVocab = 160000;
+
+// Streams vocab.json {"token": id, ...} straight into the BPE model (nlohmann SAX): building the
+// JSON DOM first would cost a std::map node per token and dominate the load time.
+class VocabSax : public nlohmann::json_sax<Json> {
+ public:
+  VocabSax(Bpe& bpe, const std::string& path) : bpe_(bpe), path_(path) {}
+  bool null() override { return bad("null"); }
+  bool boolean(bool) override { return bad("a boolean"); }
+  bool number_integer(number_integer_t v) override {
+    return v < 0 ? bad("a negative id") : add(static_cast<uint64_t>(v));
+  }
+  bool number_unsigned(number_unsigned_t v) override { return add(v); }
+  bool number_float(number_float_t, const string_t&) override { return bad("a float"); }
+  bool string(string_t&) override { return bad("a string"); }
+  bool binary(binary_t&) override { return bad("binary data"); }
+  bool start_object(std::size_t) override {
+    return ++depth_ == 1 ? true : bad("a nested object");
+  }
+  bool key(string_t& k) override {
+    key_ = std::move(k);
+    return true;
+  }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override { return bad("an array"); }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    fail(path_, ": invalid JSON: ", e.what());
+  }
+
+ private:
+  bool add(uint64_t id) {
+    if (depth_ != 1) return bad("a bare number");
+    if (id > INT32_MAX) fail(path_, ": \"", key_, "\": id out of range");
+    if (!bpe_.add_token(key_, static_cast<int32_t>(id))) fail(path_, ": duplicate token '", key_, "'");
+    return true;
+  }
+  bool bad(const char* what) {
+    if (depth_ == 1) fail(path_, ": \"", key_, "\": expected an integer id, got ", what);
+    fail(path_, ": expected an object {token: id}, got ", what);
+  }
+
+  Bpe& bpe_;
+  const std::string& path_;
+  std::string key_;
+  int depth_ = 0;
+};
+
 }  // namespace
 
 TokenizerParts read_vocab_merges(const std::string& dir) {
   TokenizerParts parts;
   const std::string vocab_path = dir + "/vocab.json";
   const std::string merges_path = dir + "/merges.txt";
-  const Json vocab = read_json_file(vocab_path);
-  if (!vocab.is_object()) fail(vocab_path, ": expected an object {token: id}");
-  for (const auto& [text, id] : vocab.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
-      fail(vocab_path, ": \"", text, "\": expected a non-negative integer id");
-    }
-    if (!parts.model.add_token(text, id.get<int32_t>())) fail(vocab_path, ": duplicate token '", text, "'");
+  parts.model.reserve(kExpectedVocab);
+  {
+    const std::string text = read_file(vocab_path);
+    VocabSax sax(parts.model, vocab_path);
+    Json::sax_parse(text, &sax);
   }
 
   // merges.txt: an optional "#version" header, then one "left right" rule per line, rank = order.

@@ -2,6 +2,10 @@
 // Unit tests of the tokenizer's parts on small inputs: UTF-8 repair, pre-tokenizers (HF docs'
 // examples), normalizers, decoders, BPE options and added-token flags on a tiny tokenizer.json.
 #include <gtest/gtest.h>
+#include <utf8proc.h>
+
+#include <cstdlib>
+#include <random>
 
 #include "tok_test_util.h"
 #include "tokenizer/decoder.h"
@@ -92,6 +96,37 @@ TEST(Normalizer, Kinds) {
   EXPECT_EQ(run({{"type", "Prepend"}, {"prepend", "\u2581"}}, ""), "");
   EXPECT_EQ(run({{"type", "Replace"}, {"pattern", {{"Regex", " {2,}"}}}, {"content", " "}}, "a   b  c"),
             "a b c");
+}
+
+// The NFC fast path (skip text that cannot change) must agree with full utf8proc NFC.
+TEST(Normalizer, NfcFastPathAgreesWithFullNfc) {
+  auto nfc = make_nfc_normalizer();
+  std::mt19937 rng(31337);
+  // Blocks with compositions, jamo, singletons and marks, plus anything at all.
+  const std::pair<char32_t, char32_t> ranges[] = {
+      {0x20, 0x7E},     {0xC0, 0x24F},   {0x300, 0x36F},   {0x1100, 0x11FF}, {0xAC00, 0xAC40},
+      {0x2126, 0x212B}, {0xF900, 0xF920}, {0x0900, 0x097F}, {0x4E00, 0x4E40}, {0x1F600, 0x1F610},
+      {0x0F00, 0x0FFF}, {0x1, 0x10FFFF}};
+  for (int k = 0; k < 3000; ++k) {
+    std::string s;
+    const int n = std::uniform_int_distribution<int>(1, 6)(rng);
+    for (int c = 0; c < n; ++c) {
+      const auto& [lo, hi] = ranges[std::uniform_int_distribution<size_t>(0, std::size(ranges) - 1)(rng)];
+      char32_t cp = std::uniform_int_distribution<char32_t>(lo, hi)(rng);
+      if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0x41;
+      utf8_append(s, cp);
+    }
+    utf8proc_uint8_t* full = nullptr;
+    const auto len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                                  static_cast<utf8proc_ssize_t>(s.size()), &full,
+                                  static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+    ASSERT_GE(len, 0);
+    const std::string want(reinterpret_cast<const char*>(full), static_cast<size_t>(len));
+    std::free(full);
+    std::string got = s;
+    nfc->normalize(got);
+    ASSERT_EQ(got, want) << "case " << k;
+  }
 }
 
 TEST(Decoder, Kinds) {
