@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# Tools layer: a minimal safetensors reader/writer written for slotlm (numpy + torch, Debian
+# Tools layer: a minimal safetensors reader/writer written for slotlm (numpy; torch for reading, Debian
 # /usr/bin/python3). Format: 8-byte little-endian header length, JSON header
 # {name: {"dtype", "shape", "data_offsets": [begin, end)}, optional "__metadata__": {str: str}},
 # then the raw little-endian data; offsets are relative to the end of the header.
@@ -9,7 +9,6 @@ import os
 import struct
 
 import numpy as np
-import torch
 
 # safetensors dtype name -> bytes per element
 DTYPE_SIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
@@ -26,8 +25,10 @@ def to_bytes(arr_f32, st_dtype):
     if st_dtype == "F16":
         return arr_f32.astype("<f2").tobytes()
     if st_dtype == "BF16":
-        t = torch.from_numpy(arr_f32).to(torch.bfloat16)  # RNE, same as torch checkpoints
-        return t.view(torch.int16).numpy().astype("<i2", copy=False).tobytes()
+        # Round to nearest even on the f32 bits, as torch's .to(torch.bfloat16) (finite values).
+        bits = arr_f32.view(np.uint32).astype(np.uint64)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        return bits.astype("<u2").tobytes()
     raise ValueError("unsupported dtype " + st_dtype)
 
 
@@ -73,6 +74,7 @@ def read_header(path):
 
 def _decode(raw, st_dtype, shape):
     """raw bytes -> float64 torch tensor (exact upcast of the stored values)."""
+    import torch  # only the readers need torch; writing checkpoints needs numpy alone
     if st_dtype == "F64":
         a = torch.from_numpy(np.frombuffer(raw, dtype="<f8").copy())
     elif st_dtype == "F32":

@@ -88,6 +88,10 @@ void run(RunFlags& f) {
     text += rest;
     if (!f.json) std::fwrite(rest.data(), 1, rest.size(), stdout);
   }
+  if (!f.json) {
+    std::printf("\n");
+    std::fflush(stdout);
+  }
   if (r.slot && r.slot->ran)
     log_info("slot: loss ", r.slot->loss.front(), " -> ", r.slot->loss_final, ", |delta| ", r.slot->delta_norm,
              ", ", r.slot->ms, " ms (", r.slot->plan, ")");
@@ -97,10 +101,7 @@ void run(RunFlags& f) {
   log_info("timings: prompt ", t.n_prompt, " tok ", t.prompt_ms, " ms (", t.prompt_tok_s(), " tok/s), slot ",
            t.slot_ms, " ms, gen ", t.n_gen, " tok ", t.gen_ms, " ms (", t.gen_tok_s(), " tok/s), kv cache ",
            r.kv_bytes / 1024, " KiB");
-  if (!f.json) {
-    std::printf("\n");
-    return;
-  }
+  if (!f.json) return;
   nlohmann::json j;
   j["prompt_tokens"] = prompt;
   j["tokens"] = r.tokens;
