@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+// Samplers: greedy, seeded reproducibility, top-k / top-p / min-p truncation, HF repetition
+// penalty, and that sampling follows the softmax distribution.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "core/error.h"
+#include "generate/generate.h"
+#include "generate/sampler.h"
+#include "model/model.h"
+#include "test_util.h"
+
+namespace slotlm {
+namespace {
+
+std::vector<float> logits5() { return {1.0f, 3.0f, 2.5f, -1.0f, 0.5f}; }
+
+TEST(Sampler, GreedyIsArgmax) {
+  gen::Sampler s(gen::SamplerParams{});
+  auto z = logits5();
+  EXPECT_EQ(s.sample(z.data(), 5, {}), 1);
+}
+
+TEST(Sampler, TruncationsReduceToArgmax) {
+  for (int which = 0; which < 3; ++which) {
+    gen::SamplerParams p;
+    p.temperature = 1.0;
+    p.seed = 7;
+    if (which == 0) p.top_k = 1;
+    if (which == 1) p.top_p = 1e-6;
+    if (which == 2) p.min_p = 1.0;
+    gen::Sampler s(p);
+    for (int i = 0; i < 50; ++i) {
+      auto z = logits5();
+      EXPECT_EQ(s.sample(z.data(), 5, {}), 1) << "mode " << which;
+    }
+  }
+}
+
+TEST(Sampler, TopKTwoOnlyPicksTheTwoBest) {
+  gen::SamplerParams p;
+  p.temperature = 1.0;
+  p.top_k = 2;
+  p.seed = 3;
+  gen::Sampler s(p);
+  std::map<int, int> seen;
+  for (int i = 0; i < 400; ++i) {
+    auto z = logits5();
+    ++seen[s.sample(z.data(), 5, {})];
+  }
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_GT(seen[1], seen[2]);  // p(1) / p(2) = e^0.5 = 1.65
+}
+
+TEST(Sampler, FrequenciesFollowSoftmax) {
+  gen::SamplerParams p;
+  p.temperature = 1.0;
+  p.seed = 11;
+  gen::Sampler s(p);
+  const auto base = logits5();
+  double sum = 0;
+  for (float v : base) sum += std::exp(v);
+  constexpr int kDraws = 20000;
+  std::vector<int> count(5);
+  for (int i = 0; i < kDraws; ++i) {
+    auto z = base;
+    ++count[size_t(s.sample(z.data(), 5, {}))];
+  }
+  for (int i = 0; i < 5; ++i) {
+    const double p_i = std::exp(base[size_t(i)]) / sum;
+    // 5 standard deviations of a binomial proportion: fails by chance < 1e-6 (and the seed is fixed).
+    const double sd = std::sqrt(p_i * (1 - p_i) / kDraws);
+    EXPECT_NEAR(count[size_t(i)] / double(kDraws), p_i, 5 * sd) << "token " << i;
+  }
+}
+
+TEST(Sampler, SameSeedSameOutput) {
+  gen::SamplerParams p;
+  p.temperature = 1.5;
+  p.seed = 1234;
+  gen::Sampler a(p), b(p);
+  for (int i = 0; i < 100; ++i) {
+    auto z1 = logits5(), z2 = logits5();
+    ASSERT_EQ(a.sample(z1.data(), 5, {}), b.sample(z2.data(), 5, {}));
+  }
+}
+
+TEST(Sampler, RepetitionPenaltyAsHF) {
+  // HF RepetitionPenaltyLogitsProcessor: seen ids get logit / r if > 0, logit * r if < 0.
+  gen::SamplerParams p;
+  p.repeat_penalty = 2.0;
+  gen::Sampler s(p);
+  auto z = logits5();
+  const std::vector<int32_t> hist = {1, 3, 1};
+  const int32_t id = s.sample(z.data(), 5, hist);
+  EXPECT_FLOAT_EQ(z[1], 1.5f);   // 3.0 / 2, applied once despite appearing twice
+  EXPECT_FLOAT_EQ(z[3], -2.0f);  // -1.0 * 2
+  EXPECT_FLOAT_EQ(z[2], 2.5f);
+  EXPECT_EQ(id, 2);
+}
+
+TEST(Sampler, InvalidParamsRefused) {
+  gen::SamplerParams p;
+  p.temperature = -1;
+  EXPECT_THROW(gen::validate(p), Error);
+  p = {};
+  p.top_p = 1.5;
+  EXPECT_THROW(gen::validate(p), Error);
+  p = {};
+  p.repeat_penalty = 0;
+  EXPECT_THROW(gen::validate(p), Error);
+}
+
+TEST(Generate, SeededSamplingReproducibleAndStopsOnEos) {
+  auto m = model::Model::load(test::data_path("tiny-qwen2"));
+  const std::vector<int32_t> prompt = {5, 6, 7, 8};
+  gen::GenerateOptions o;
+  o.n_predict = 20;
+  o.sampling.temperature = 1.0;
+  o.sampling.seed = 99;
+  const auto a = gen::generate(*m, prompt, o), b = gen::generate(*m, prompt, o);
+  EXPECT_EQ(a.tokens, b.tokens);
+  // Make the first greedy token a stop id: generation ends at once with finish "stop".
+  gen::GenerateOptions g;
+  g.n_predict = 5;
+  const auto first = gen::generate(*m, prompt, g).tokens.at(0);
+  g.stop_ids = {first};
+  const auto stopped = gen::generate(*m, prompt, g);
+  EXPECT_TRUE(stopped.tokens.empty());
+  EXPECT_EQ(stopped.finish, gen::FinishReason::kStop);
+}
+
+TEST(Generate, CallbackCancels) {
+  auto m = model::Model::load(test::data_path("tiny-qwen2"));
+  gen::GenerateOptions o;
+  o.n_predict = 20;
+  int calls = 0;
+  const auto r = gen::generate(*m, std::vector<int32_t>{5, 6}, o, [&](int32_t) { return ++calls < 3; });
+  EXPECT_EQ(r.tokens.size(), 3u);
+  EXPECT_EQ(r.finish, gen::FinishReason::kCancelled);
+}
+
+}  // namespace
+}  // namespace slotlm
