@@ -59,6 +59,25 @@ inline float f16_to_f32(uint16_t h) {
   return f;
 }
 
+// Float to IEEE half, round to nearest even; overflow gives infinity, tiny values subnormals.
+inline uint16_t f32_to_f16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = uint16_t((x >> 16) & 0x8000u);
+  const uint32_t ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) return uint16_t(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0u));
+  if (ax >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds past the largest half
+  if (ax < 0x38800000u) {  // below the smallest normal half: subnormal or zero
+    if (ax < 0x33000000u) return sign;  // rounds to zero
+    const uint32_t mant = (ax & 0x7fffffu) | 0x800000u;
+    const int shift = 126 - int(ax >> 23);  // 14..24 bits to drop
+    const uint32_t half = mant >> shift, rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+    return uint16_t(sign | (half + (rem > mid || (rem == mid && (half & 1)))));
+  }
+  const uint32_t r = ax + 0xfffu + ((ax >> 13) & 1u) - (uint32_t(127 - 15) << 23);
+  return uint16_t(sign | (r >> 13));
+}
+
 // Reads element `i` of a buffer of type `t` as float.
 inline float load_as_f32(const void* data, DType t, size_t i) {
   switch (t) {

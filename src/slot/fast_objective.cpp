@@ -10,11 +10,16 @@
 // reference's [N', V] GEMM with d inner products and N' * V exponentials. The numbers equal the
 // straightforward softmax up to f32 rounding. When S_n underflows (u pushes mass to tokens that
 // are tiny in E_n), that row is recomputed exactly from its logits.
+// Memory plan (SlotOptions::mem_budget): all E rows in f32 ("cached"); else in f16 ("cached-f16":
+// E is in [0, 1], where f16 keeps 11 significant bits, ~5e-4 relative per element, averaging out
+// in S_n and r); else chunks of f32 rows recomputed from H every step ("streamed", same numbers as
+// "cached", one [chunk, V] x d GEMM per chunk per step).
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 
+#include "core/dtype.h"
 #include "kernels/matmul.h"
 #include "slot/objective.h"
 
@@ -33,15 +38,38 @@ class FastObjective : public Objective {
       : m_(m), hidden_(hidden), ids_(ids.begin(), ids.end()),
         n_rows_(int64_t(ids.size()) - 1), V_(m.n_vocab()), d_(m.d_model()) {
     const size_t row_bytes = size_t(V_) * sizeof(float);
-    cached_ = size_t(n_rows_) * row_bytes <= mem_budget;
-    chunk_ = cached_ ? n_rows_ : std::max<int64_t>(1, int64_t(mem_budget / row_bytes));
-    rows_.resize(size_t(chunk_ * V_));
     row_max_.resize(size_t(n_rows_));
     z0_label_.resize(size_t(n_rows_));
-    if (cached_) fill_rows(0, n_rows_);
+    if (size_t(n_rows_) * row_bytes <= mem_budget) {
+      plan_ = Plan::kCached;
+      chunk_ = n_rows_;
+    } else if (size_t(n_rows_) * size_t(V_) * sizeof(uint16_t) + row_bytes <= mem_budget) {
+      plan_ = Plan::kCachedF16;
+      // f32 staging rows while filling: what the budget leaves, at most kF16Staging.
+      const size_t f16_bytes = size_t(n_rows_) * size_t(V_) * sizeof(uint16_t);
+      chunk_ = std::clamp<int64_t>(int64_t((mem_budget - f16_bytes) / row_bytes), 1,
+                                   std::min<int64_t>(n_rows_, kF16Staging));
+    } else {
+      plan_ = Plan::kStreamed;
+      chunk_ = std::max<int64_t>(1, int64_t(mem_budget / row_bytes));
+    }
+    rows_.resize(size_t(chunk_ * V_));
+    if (plan_ == Plan::kCached) fill_rows(0, n_rows_);
+    if (plan_ == Plan::kCachedF16) {
+      rows_f16_.resize(size_t(n_rows_ * V_));
+      for (int64_t c0 = 0; c0 < n_rows_; c0 += chunk_) {
+        const int64_t c1 = std::min(n_rows_, c0 + chunk_);
+        fill_rows(c0, c1);
+        const size_t n = size_t((c1 - c0) * V_);
+        for (size_t i = 0; i < n; ++i) rows_f16_[size_t(c0 * V_) + i] = f32_to_f16(rows_[i]);
+      }
+      rows_ = {};
+    }
   }
 
-  std::string plan() const override { return cached_ ? "cached" : "streamed"; }
+  std::string plan() const override {
+    return plan_ == Plan::kCached ? "cached" : plan_ == Plan::kCachedF16 ? "cached-f16" : "streamed";
+  }
 
   double evaluate(const float* u, const float* delta, float* r) override {
     const int n_thr = omp_get_max_threads();
@@ -51,12 +79,21 @@ class FastObjective : public Objective {
     if (r) acc_.assign(size_t(n_thr) * size_t(V_), 0.f);
     fallback_.assign(size_t(V_), 0.0);
     double loss = 0;
-    for (int64_t c0 = 0; c0 < n_rows_; c0 += chunk_) {
-      const int64_t c1 = std::min(n_rows_, c0 + chunk_);
-      if (!cached_) fill_rows(c0, c1);
+    const int64_t step = plan_ == Plan::kCachedF16 ? n_rows_ : chunk_;
+    for (int64_t c0 = 0; c0 < n_rows_; c0 += step) {
+      const int64_t c1 = std::min(n_rows_, c0 + step);
+      if (plan_ == Plan::kStreamed) fill_rows(c0, c1);
 #pragma omp parallel for schedule(static) reduction(+ : loss) if ((c1 - c0) * V_ >= (1 << 16))
       for (int64_t n = c0; n < c1; ++n) {
-        const float* E = rows_.data() + (n - c0) * V_;
+        thread_local std::vector<float> widened;  // one f16 row as f32 (cached-f16 plan)
+        const float* E;
+        if (plan_ == Plan::kCachedF16) {
+          widened.resize(size_t(V_));
+          kernels::convert_to_f32(rows_f16_.data() + n * V_, DType::kF16, V_, widened.data());
+          E = widened.data();
+        } else {
+          E = rows_.data() + (n - c0) * V_;
+        }
         const double S = kernels::dot_f32(E, e_.data(), V_);
         const int32_t y = ids_[size_t(n + 1)];
         if (!(S >= kMinNormaliser) || !std::isfinite(S)) {
@@ -118,9 +155,13 @@ class FastObjective : public Objective {
   const float* hidden_;            // [n_rows_ + 1, d_]
   std::vector<int32_t> ids_;       // [n_rows_ + 1]
   int64_t n_rows_, V_, d_;
-  bool cached_ = true;
-  int64_t chunk_ = 0;              // rows held at once
+  enum class Plan { kCached, kCachedF16, kStreamed };
+  // Rows staged in f32 while the f16 cache is filled.
+  static constexpr int64_t kF16Staging = 16;
+  Plan plan_ = Plan::kCached;
+  int64_t chunk_ = 0;              // rows held at once in rows_
   std::vector<float> rows_;        // [chunk_, V_] E_n = exp(z0_n - m_n)
+  std::vector<uint16_t> rows_f16_; // [n_rows_, V_] E_n in f16 (cached-f16 plan)
   std::vector<float> row_max_;     // [n_rows_] m_n
   std::vector<float> z0_label_;    // [n_rows_] z0_n[y_n]
   std::vector<float> e_;           // [V_] exp(u - mu)

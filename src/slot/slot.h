@@ -24,7 +24,9 @@ struct SlotOptions {
   int steps = 0;                      // T, AdamW steps; 0 = SLOT off (exactly the plain model)
   AdamWParams adam;                   // lr 0.1, betas 0.9/0.999, eps 1e-5, weight decay 1e-8
   Path path = Path::kFast;            // which implementation computes the loss and gradient
-  size_t mem_budget = size_t(1) << 30;  // bytes for cached prompt rows (fast path); over it, streams
+  // Bytes for the fast path's cached prompt rows ((N-1) x V): f32 if they fit, else f16, else f32
+  // chunks recomputed each step. Default 1 GiB (--slot-mem).
+  size_t mem_budget = size_t(1) << 30;
 };
 
 // Validates options; throws Error naming the flag ("--slot-lr must be > 0", ...).
@@ -37,7 +39,7 @@ struct SlotResult {
   double delta_norm = 0;      // |delta_T|_2
   double ms = 0;              // wall time of the optimisation
   bool ran = false;           // false when T = 0 or the prompt has < 2 tokens (no next-token pairs)
-  std::string plan;           // memory plan used: "cached", "streamed", "reference"
+  std::string plan;           // memory plan used: "cached", "cached-f16", "streamed", "reference"
 };
 
 struct PromptRef {

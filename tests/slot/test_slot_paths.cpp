@@ -75,8 +75,17 @@ TEST(SlotPaths, FastEqualsReferenceAndStreamedEqualsCached) {
   opt.path = slot::Path::kFast;
   opt.mem_budget = 3 * size_t(m->n_vocab()) * sizeof(float);  // 3 rows at a time: forces streaming
   const auto streamed = slot::optimize(*m, h.data(), ids, opt);
+  // Budget for 19 rows in f16 plus 2 f32 staging rows, less than 19 f32 rows: the f16 plan.
+  opt.mem_budget = (19 * 2 + 2 * 4) * size_t(m->n_vocab());
+  const auto half = slot::optimize(*m, h.data(), ids, opt);
   EXPECT_EQ(fast.plan, "cached");
   EXPECT_EQ(streamed.plan, "streamed");
+  EXPECT_EQ(half.plan, "cached-f16");
+  // f16 rows of E keep ~11 significant bits (5e-4 per element); averaged over V terms in S_n and r
+  // the loss and delta move by far less.
+  constexpr double kF16Tol = 1e-4;
+  EXPECT_LE(rel_vec_diff(half.delta, fast.delta), kF16Tol);
+  for (size_t i = 0; i < fast.loss.size(); ++i) EXPECT_NEAR(half.loss[i], fast.loss[i], kF16Tol * fast.loss[i]);
   // The two paths round differently in f32 (factorised exponentials vs direct softmax).
   constexpr double kPathTol = 1e-5;
   EXPECT_LE(rel_vec_diff(fast.delta, ref.delta), kPathTol);
