@@ -68,8 +68,10 @@ class Bpe {
   // is far cheaper than the merge loop. Sharded so concurrent encodes rarely share a lock; a
   // shard is simply cleared when full. Results are identical with or without it.
   static constexpr size_t kCacheShards = 16;
-  static constexpr size_t kCacheEntriesPerShard = 8192;
-  static constexpr size_t kCacheMaxPieceBytes = 48;  // longer pieces are rare and not cached
+  static constexpr size_t kCacheEntriesPerShard = 2048;
+  // Longer pieces are rare and not cached (byte-level spelling doubles non-ASCII bytes: 128 bytes
+  // hold about 21 CJK characters).
+  static constexpr size_t kCacheMaxPieceBytes = 128;
   struct CacheShard {
     std::mutex mu;
     std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> map;
