@@ -258,6 +258,7 @@ CONSTRUCTS = [
      "{{ messages.0.role }}{{ {'a': {'b': 'deep'}}.a.b }}"),
     ("numbers_in_strings", "{{ 3 ~ '' }}{{ 2.0 ~ '' }}{{ 1e3 }}{{ 1_000 }}{{ 0.5 * 2 }}{{ 10 % 4.5 }}"
      "{{ 7.5 // 2 }}{{ (3).__class__ is defined }}"),
+    ("unicode_whitespace_control", "a\u3000{%- if true -%}\u3000\xa0b{%- endif -%}\u2003\n{{ 'c' -}}\u3000 d"),
     ("split_last_think", "{% set c = '<think>a</think>b</think>  tail' %}{{ c.split('</think>')[-1] }}|"
      "{{ c.split('</think>')[0] }}|{{ c.split('</think>') | length }}|{{ 'x'.split('</think>') }}"),
 ]

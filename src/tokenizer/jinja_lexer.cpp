@@ -20,8 +20,20 @@ bool is_all_space(std::string_view s) {
   return true;
 }
 
+// Skips Python `\s` (Unicode whitespace, as Jinja2's regexes match it) from byte `p`.
 size_t skip_space(const std::string& s, size_t p) {
-  while (p < s.size() && std::isspace(static_cast<unsigned char>(s[p]))) ++p;
+  while (p < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[p]);
+    if (c < 0x80) {
+      if (!is_py_space(c)) break;
+      ++p;
+      continue;
+    }
+    const size_t n = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    const std::vector<char32_t> cp = decode_utf8(std::string_view(s).substr(p, n));
+    if (cp.size() != 1 || !is_py_space(cp[0])) break;
+    p += n;
+  }
   return p;
 }
 
