@@ -221,7 +221,9 @@ CONSTRUCTS = [
      "{{ {'b': 1, 'a': 2} | dictsort }}|{{ {'a': 1} | items | list }}|{{ [1, 2, 3] | sum }}"
      "{{ [4, 2, 9] | max }}{{ [4, 2, 9] | min }}|{{ 'a\nb\n\nc' | indent(2) }}|{{ 'a\nb' | indent(2, true) }}"),
     ("tojson", "{{ messages[0] | tojson }}|{{ {'a': [1, 2.5, none, true], 'b': 'é\"\\n'} | tojson }}|"
-     "{{ {'a': {'b': []}, 'c': {}} | tojson(indent=2) }}|{{ 'x' | tojson }}"),
+     "{{ {'a': {'b': []}, 'c': {}} | tojson(indent=2) }}|{{ 'x' | tojson }}|"
+     "{{ {'é': 'ü 🦙 \\x7f\\x01'} | tojson(ensure_ascii=true) }}|{{ {'b': 1, 'a': [1, 2]} | tojson(sort_keys=true) }}|"
+     "{{ {'a': [1, 2]} | tojson(separators=(',', ':')) }}|{{ [1.5e300, -2, 0.1] | tojson(indent=0) }}"),
     ("tests", "{{ x is defined }}{{ messages is defined }}{{ none is none }}{{ 'a' is string }}"
      "{{ 1 is number }}{{ 1 is integer }}{{ 1.5 is float }}{{ {} is mapping }}{{ [] is iterable }}"
      "{{ 3 is odd }}{{ 4 is even }}{{ 9 is divisibleby 3 }}{{ 'a' is in 'abc' }}{{ x is not defined }}"

@@ -358,10 +358,20 @@ Value call_filter(const std::string& name, CallArgs& a) {
     return Value::string(py_strip(to_str(x), chars.is_none() ? "" : need_str(chars, "trim"), true, true));
   }
   if (name == "length" || name == "count") return Value::integer(length_of(x));
-  if (name == "tojson") {
-    const Value indent = a.get(1, "indent", Value::none());
-    return Value::string(to_json(x, indent.is_none() ? -1 : static_cast<int>(need_int(indent, "tojson")),
-                                 truthy(a.get(2, "sort_keys", Value::boolean(false)))));
+  if (name == "tojson") {  // HF: tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
+    JsonFormat fmt;
+    fmt.ensure_ascii = truthy(a.get(1, "ensure_ascii", Value::boolean(false)));
+    const Value indent = a.get(2, "indent", Value::none());
+    if (!indent.is_none()) fmt.indent = static_cast<int>(std::max<int64_t>(0, need_int(indent, "tojson")));
+    const Value seps = a.get(3, "separators", Value::none());
+    if (!seps.is_none()) {
+      if (seps.kind != Kind::kList || seps.list->size() != 2)
+        fail("tojson: separators must be a pair of strings");
+      fmt.item_sep = need_str((*seps.list)[0], "tojson");
+      fmt.key_sep = need_str((*seps.list)[1], "tojson");
+    }
+    fmt.sort_keys = truthy(a.get(4, "sort_keys", Value::boolean(false)));
+    return Value::string(to_json(x, fmt));
   }
   if (name == "string") return Value::string(to_str(x));
   if (name == "safe" || name == "e" || name == "escape" || name == "forceescape") {

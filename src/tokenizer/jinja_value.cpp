@@ -262,37 +262,43 @@ int compare(const Value& a, const Value& b) {
   fail("cannot compare '", type_name(a), "' with '", type_name(b), "'");
 }
 
-static void json_string(std::string& out, const std::string& s) {
+// Python json's string encoder: ensure_ascii escapes everything outside ' '..'~' as \uXXXX
+// (UTF-16 surrogate pairs above U+FFFF); otherwise only '"', '\\' and control characters.
+static void json_string(std::string& out, const std::string& s, bool ensure_ascii) {
   out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
+  char buf[16];
+  for (char32_t cp : decode_utf8(s)) {
+    switch (cp) {
+      case '"': out += "\\\""; continue;
+      case '\\': out += "\\\\"; continue;
+      case '\n': out += "\\n"; continue;
+      case '\r': out += "\\r"; continue;
+      case '\t': out += "\\t"; continue;
+      case '\b': out += "\\b"; continue;
+      case '\f': out += "\\f"; continue;
+      default: break;
+    }
+    if (cp < 0x20 || (ensure_ascii && cp >= 0x7f && cp < 0x10000)) {
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
+      out += buf;
+    } else if (ensure_ascii && cp >= 0x10000) {
+      std::snprintf(buf, sizeof buf, "\\u%04x\\u%04x", static_cast<unsigned>(0xD800 + ((cp - 0x10000) >> 10)),
+                    static_cast<unsigned>(0xDC00 + ((cp - 0x10000) & 0x3ff)));
+      out += buf;
+    } else {
+      append_utf8(out, cp);
     }
   }
   out += '"';
 }
 
-static void json_dump(std::string& out, const Value& v, int indent, bool sort_keys, int depth) {
+static void json_dump(std::string& out, const Value& v, const JsonFormat& fmt, int depth) {
   const auto newline = [&](int d) {
-    if (indent < 0) return;
+    if (fmt.indent < 0) return;
     out += '\n';
-    out.append(static_cast<size_t>(indent * d), ' ');
+    out.append(static_cast<size_t>(fmt.indent * d), ' ');
   };
-  const char* item_sep = indent >= 0 ? "," : ", ";
+  const std::string item_sep = !fmt.item_sep.empty() ? fmt.item_sep : fmt.indent >= 0 ? "," : ", ";
   switch (v.kind) {
     case Kind::kUndefined:
     case Kind::kNone: out += "null"; return;
@@ -302,7 +308,7 @@ static void json_dump(std::string& out, const Value& v, int indent, bool sort_ke
       out += std::isnan(v.f) ? "NaN" : std::isinf(v.f) ? (v.f < 0 ? "-Infinity" : "Infinity")
                                                           : format_float(v.f);
       return;
-    case Kind::kString: json_string(out, v.s); return;
+    case Kind::kString: json_string(out, v.s, fmt.ensure_ascii); return;
     case Kind::kList:
       if (v.list->empty()) {
         out += "[]";
@@ -312,7 +318,7 @@ static void json_dump(std::string& out, const Value& v, int indent, bool sort_ke
       for (size_t k = 0; k < v.list->size(); ++k) {
         if (k) out += item_sep;
         newline(depth + 1);
-        json_dump(out, (*v.list)[k], indent, sort_keys, depth + 1);
+        json_dump(out, (*v.list)[k], fmt, depth + 1);
       }
       newline(depth);
       out += "]";
@@ -325,16 +331,16 @@ static void json_dump(std::string& out, const Value& v, int indent, bool sort_ke
       }
       std::vector<const std::pair<std::string, Value>*> items;
       for (const auto& kv : *v.dict) items.push_back(&kv);
-      if (sort_keys)
+      if (fmt.sort_keys)
         std::stable_sort(items.begin(), items.end(),
                          [](const auto* x, const auto* y) { return x->first < y->first; });
       out += "{";
       for (size_t k = 0; k < items.size(); ++k) {
         if (k) out += item_sep;
         newline(depth + 1);
-        json_string(out, items[k]->first);
-        out += ": ";
-        json_dump(out, items[k]->second, indent, sort_keys, depth + 1);
+        json_string(out, items[k]->first, fmt.ensure_ascii);
+        out += fmt.key_sep;
+        json_dump(out, items[k]->second, fmt, depth + 1);
       }
       newline(depth);
       out += "}";
@@ -344,9 +350,9 @@ static void json_dump(std::string& out, const Value& v, int indent, bool sort_ke
   }
 }
 
-std::string to_json(const Value& v, int indent, bool sort_keys) {
+std::string to_json(const Value& v, const JsonFormat& fmt) {
   std::string out;
-  json_dump(out, v, indent, sort_keys, 0);
+  json_dump(out, v, fmt, 0);
   return out;
 }
 

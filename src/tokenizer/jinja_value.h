@@ -76,9 +76,16 @@ bool truthy(const Value& v);
 bool equals(const Value& a, const Value& b);
 // Python ordering: <0, 0, >0; throws Error for unorderable types.
 int compare(const Value& a, const Value& b);
-// Python json.dumps(v, ensure_ascii=False, indent=indent, sort_keys=sort_keys) as HF's `tojson`;
-// `indent` < 0 means None (one line, ", " and ": " separators).
-std::string to_json(const Value& v, int indent = -1, bool sort_keys = false);
+// Arguments of Python's json.dumps as HF's `tojson` filter exposes them.
+struct JsonFormat {
+  int indent = -1;            // < 0: None (one line)
+  bool sort_keys = false;
+  bool ensure_ascii = false;  // HF's default: non-ASCII stays UTF-8
+  std::string item_sep;       // "" = Python's default: ", " without indent, "," with it
+  std::string key_sep = ": ";
+};
+// Python json.dumps(v, ...) with `fmt`.
+std::string to_json(const Value& v, const JsonFormat& fmt = {});
 // Builds a Value from JSON text (used for tool definitions and tests).
 Value from_json_text(const std::string& json_text);
 // Python float repr (shortest round-trip: 1.0, 0.1, 1e+20).
