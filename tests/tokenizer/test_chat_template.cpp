@@ -225,11 +225,18 @@ void render_or_error(const std::string& src) {
 }
 
 TEST(ChatTemplate, TruncatedAndMutatedTemplatesNeverCrash) {
-  // Every prefix and many single-character mutations of the built-in templates.
+  // Prefixes and single-character mutations of the built-in (and, if present, official) templates.
   const std::string kChars = "{}%#-+()[]'\".|~=!<>: \nx0";
   uint32_t rng = 12345;
-  for (const std::string& name : builtin_chat_template_names()) {
-    const std::string& src = builtin_chat_template(name);
+  std::vector<std::string> sources;
+  for (const std::string& name : builtin_chat_template_names())
+    sources.push_back(builtin_chat_template(name));
+  for (const char* rel : {"tokenizers/qwen2.5/chat_template.jinja",
+                          "tokenizers/llama3/chat_template.llama-3.2-3b-instruct.jinja"}) {
+    const std::string path = test::shared_path(rel);  // optional: more constructs when present
+    if (test::file_exists(path)) sources.push_back(read_text(path));
+  }
+  for (const std::string& src : sources) {
     for (size_t n = 0; n <= src.size(); n += 5) render_or_error(src.substr(0, n));
     for (int k = 0; k < 600; ++k) {
       rng = rng * 1664525u + 1013904223u;
