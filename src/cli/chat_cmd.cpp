@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+// `slotlm chat`: multi-turn chat through the chat template, tokens streamed as they come, SLOT
+// re-optimised for every user turn over the whole conversation prompt (each turn its own delta).
+// stdin not a terminal: every non-empty line is one user message, each answered in turn, then
+// exit at end of input (never waits for a terminal). Commands: /reset, /exit.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "server/engine.h"
+
+namespace slotlm::cli {
+
+namespace {
+
+struct ChatFlags {
+  CommonFlags c;
+  std::string system, chat_template;
+  int64_t ctx = 0;
+};
+
+void chat(ChatFlags& f) {
+  const slot::SlotOptions slot_opt = slot_options(f.c);
+  if (!f.c.slot_load.empty()) fail("--slot-load is not supported by chat (each turn optimises its own delta)");
+  auto m = load_model(f.c);
+  auto tk = load_tokenizer(f.c.model_dir, true);
+  server::EngineOptions eo;
+  eo.n_ctx = f.ctx;
+  eo.chat_template = f.chat_template;
+  const server::Engine engine(*m, *tk, eo);
+  server::RequestDefaults defaults;
+  defaults.sampling = sampling_params(f.c, *m);  // a fixed seed makes the whole conversation reproducible
+  defaults.slot = slot_opt;
+  defaults.max_tokens = f.c.n_predict;
+
+  const bool interactive = isatty(STDIN_FILENO);
+  std::vector<tok::ChatMessage> history;
+  auto reset = [&] {
+    history.clear();
+    if (!f.system.empty()) history.push_back({"system", f.system});
+  };
+  reset();
+  if (interactive)
+    std::fprintf(stderr, "slotlm chat: template %s, SLOT %d steps; /reset clears the conversation, /exit or Ctrl-D quits\n",
+                 engine.template_name().c_str(), slot_opt.steps);
+  std::string line;
+  for (;;) {
+    if (interactive) {
+      std::fputs("> ", stdout);
+      std::fflush(stdout);
+    }
+    if (!std::getline(std::cin, line)) break;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    if (line == "/exit" || line == "/quit") break;
+    if (line == "/reset") {
+      reset();
+      if (interactive) std::fputs("(conversation cleared)\n", stderr);
+      continue;
+    }
+    history.push_back({"user", line});
+    server::CompletionRequest req;
+    req.endpoint = server::Endpoint::kChat;
+    req.messages = history;
+    req.sampling = defaults.sampling;
+    req.has_seed = true;
+    req.slot = defaults.slot;
+    server::PreparedRequest p;
+    try {
+      p = engine.prepare(std::move(req), defaults);
+    } catch (const server::ApiError& e) {
+      history.pop_back();
+      std::fprintf(stderr, "slotlm chat: %s; /reset to start over\n", e.what());
+      if (!interactive) fail(e.what());
+      continue;
+    }
+    const server::CompletionOutcome out = engine.run(p, [](const std::string& piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      return true;
+    });
+    std::fputs("\n", stdout);
+    std::fflush(stdout);
+    if (out.slot_ran)
+      log_info("slot: loss ", out.slot_losses.front(), " -> ", out.slot_loss_final, ", |delta| ", out.slot_delta_norm,
+               ", ", out.slot_ms, " ms over ", out.prompt_tokens, " prompt tokens");
+    history.push_back({"assistant", out.text});
+  }
+  if (interactive) std::fputs("\n", stdout);
+}
+
+}  // namespace
+
+void register_chat(CLI::App& app) {
+  auto f = std::make_shared<ChatFlags>();
+  CLI::App* sub = app.add_subcommand(
+      "chat", "interactive chat (streams tokens; SLOT per user turn). Without a terminal: one user message per stdin line");
+  add_model_flags(*sub, f->c);
+  add_sampling_flags(*sub, f->c);
+  add_slot_flags(*sub, f->c);
+  sub->add_option("--system", f->system, "system message");
+  sub->add_option("--chat-template", f->chat_template, "built-in template instead of the model's: chatml|llama3|qwen2.5|deepseek-r1 (default: the model's, else chatml)");
+  sub->add_option("--ctx", f->ctx, "context for the conversation (prompt + reply); 0 = the model's")->capture_default_str();
+  sub->callback([f] { chat(*f); });
+}
+
+}  // namespace slotlm::cli
