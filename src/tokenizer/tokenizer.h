@@ -24,8 +24,11 @@ class Tokenizer {
   static std::unique_ptr<Tokenizer> load(const std::string& model_dir);
   virtual ~Tokenizer() = default;
 
+  // Invalid UTF-8 in `text` is first repaired (each maximal ill-formed subpart becomes U+FFFD), so
+  // encoding never fails. encode/decode are thread-safe.
   virtual std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opt = {}) const = 0;
-  // Decodes `ids` to text; `skip_special` drops special tokens (HF skip_special_tokens).
+  // Decodes `ids` to text; `skip_special` drops special tokens (HF skip_special_tokens). Ids outside
+  // the vocabulary are skipped; the result is valid UTF-8 (bytes cut mid-character become U+FFFD).
   virtual std::string decode(std::span<const int32_t> ids, bool skip_special = false) const = 0;
 
   virtual int32_t n_vocab() const = 0;             // highest id + 1, added tokens included

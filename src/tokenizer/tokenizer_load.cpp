@@ -58,6 +58,27 @@ void apply_tokenizer_config(const std::string& dir, bool take_added, TokenizerPa
     } else if (tpl != cfg.end() && !tpl->is_null()) {
       fail(path, ": chat_template: expected a string or a list of named templates");
     }
+    // transformers LlamaTokenizerFast.update_post_processor: add_bos_token / add_eos_token rebuild
+    // the single-sequence template as [bos] $A [eos].
+    const std::string cls = get_string_or(cfg, "tokenizer_class", "", path);
+    if (cls == "LlamaTokenizer" || cls == "LlamaTokenizerFast") {
+      auto id_of = [&](const std::string& t) {
+        const int32_t a = parts.added.find(t);
+        return a >= 0 ? a : parts.model.token_to_id(t);
+      };
+      if (cfg.contains("add_bos_token")) {
+        parts.prefix_ids.clear();
+        if (get_bool_or(cfg, "add_bos_token", false, path) && id_of(parts.bos_token) >= 0) {
+          parts.prefix_ids.push_back(id_of(parts.bos_token));
+        }
+      }
+      if (cfg.contains("add_eos_token")) {
+        parts.suffix_ids.clear();
+        if (get_bool_or(cfg, "add_eos_token", false, path) && id_of(parts.eos_token) >= 0) {
+          parts.suffix_ids.push_back(id_of(parts.eos_token));
+        }
+      }
+    }
     auto added = cfg.find("added_tokens_decoder");
     if (take_added && added != cfg.end() && !added->is_null()) {
       if (!added->is_object()) fail(path, ": added_tokens_decoder: expected an object");

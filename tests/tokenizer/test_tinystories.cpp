@@ -10,6 +10,7 @@ namespace {
 
 constexpr const char* kTinyStories = "models/tinystories-656k";
 
+
 const Tokenizer& tinystories() {
   return cached_tokenizer(::slotlm::test::shared_path(kTinyStories));
 }
@@ -71,6 +72,26 @@ TEST(TinyStories, SpecialTokenInText) {
   EXPECT_EQ(std::count(plain.begin(), plain.end(), 2), 0) << ids_to_string(plain);
   const auto glued = tok.encode("The end.<|end_story|>");
   EXPECT_EQ(std::count(glued.begin(), glued.end(), 2), 0) << ids_to_string(glued);
+}
+
+}  // namespace
+}  // namespace slotlm::tok::test
+
+namespace slotlm::tok::test {
+namespace {
+
+// LlamaTokenizerFast rebuilds its template from add_bos_token / add_eos_token in tokenizer_config.json.
+TEST(TinyStories, AddEosTokenFromConfig) {
+  SLOTLM_REQUIRE_SHARED(json, std::string(kTinyStories) + "/tokenizer.json");
+  const std::string d = make_temp_dir("ts_eos");
+  std::filesystem::create_symlink(json, d + "/tokenizer.json");
+  auto cfg = nlohmann::json::parse(slurp(::slotlm::test::shared_path(kTinyStories) + "/tokenizer_config.json"));
+  cfg["add_eos_token"] = true;
+  cfg["add_bos_token"] = false;
+  write_text(d + "/tokenizer_config.json", cfg.dump());
+  const auto tok = Tokenizer::load(d);
+  EXPECT_EQ(tok->encode("Once upon a time", {.add_special = true}),
+            (std::vector<int32_t>{80, 147, 201, 282, 57, 2}));
 }
 
 }  // namespace
