@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Reader of HF tokenizer.json (the `tokenizers` library's serialization, format version "1.0").
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/json_file.h"
 #include "tokenizer/json_util.h"
@@ -20,13 +22,14 @@ void read_bpe_model(const Json& model, const std::string& where, Bpe& bpe) {
     }
   }
   const Json& vocab = get_object(model, "vocab", where);
+  const Json& merges = get_array(model, "merges", where);
+  bpe.reserve(std::max(vocab.size(), merges.size()));
   for (const auto& [text, id] : vocab.items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
       fail(where, ".vocab[\"", text, "\"]: expected a non-negative integer id");
     }
     if (!bpe.add_token(text, id.get<int32_t>())) fail(where, ".vocab: duplicate token '", text, "'");
   }
-  const Json& merges = get_array(model, "merges", where);
   for (size_t i = 0; i < merges.size(); ++i) {
     const Json& m = merges[i];
     std::string left, right;
