@@ -141,7 +141,10 @@ void Server::Impl::decode(Sequence& s) {
   const bool stream = s.p.req.stream;
   const Endpoint ep = s.p.req.endpoint;
   try {
-    if (s.cancel) throw ApiError(499, "the client closed the connection before decoding started");
+    if (s.cancel) {
+      log_info("slotlm: ", s.meta.id, " cancelled before decoding (client gone)");
+      throw ApiError(499, "the client closed the connection before decoding started");
+    }
     CompletionOutcome out = eng->run(s.p, [&](const std::string& text) {
       if (s.cancel) return false;
       if (stream) s.push(sse_event(delta_chunk(ep, s.meta, text)));

@@ -23,7 +23,8 @@ SRV=$!
 trap 'kill -TERM $SRV 2>/dev/null; sleep 0.5; kill -KILL $SRV 2>/dev/null' EXIT
 PORT=
 for _ in $(seq 100); do
-  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$LOG" 2>/dev/null | grep -o '[0-9]*$')
+  # the trailing space matches only a completely written line
+  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]* ' "$LOG" 2>/dev/null | grep -o '[0-9]* $' | tr -d ' ')
   [ -n "$PORT" ] && break
   sleep 0.1
 done
