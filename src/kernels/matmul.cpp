@@ -4,25 +4,55 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/gemm_dnnl.h"
 
 namespace slotlm::kernels {
 
-// GCC function multi-versioning: one clone per ISA, picked at load time from cpuid.
-#define SLOTLM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+namespace {
+// Below this many multiply-adds a parallel region costs more than it saves (thread wake-up is
+// ~microseconds, worse when cores are shared).
+constexpr int64_t kMinParallelWork = 1 << 16;
 
-SLOTLM_CLONES float dot_f32(const float* a, const float* b, int64_t n) {
-  float acc = 0.f;
-#pragma omp simd reduction(+ : acc)
-  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
-  return acc;
+std::atomic<int> g_backend{-1};  // -1: not read from the environment yet
+
+GemmBackend backend() {
+  int b = g_backend.load(std::memory_order_relaxed);
+  if (b < 0) {
+    const char* env = std::getenv("SLOTLM_GEMM");
+    b = int(env && std::strcmp(env, "own") == 0 ? GemmBackend::kOwn : GemmBackend::kAuto);
+    if (const char* terms = std::getenv("SLOTLM_BF16_TERMS"); terms && *terms)
+      detail::set_bf16_terms(std::atoi(terms));
+    g_backend.store(b, std::memory_order_relaxed);
+  }
+  return GemmBackend(b);
 }
 
-SLOTLM_CLONES static void bf16_row_to_f32(const uint16_t* src, int64_t n, float* dst) {
-  uint32_t* d = reinterpret_cast<uint32_t*>(dst);
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) d[i] = uint32_t(src[i]) << 16;
+// Rows [r0, r1) of `m` for thread `t` of `nt`: contiguous, multiples of 4 (the gemv row tile), so
+// each thread streams one stretch of the weight matrix.
+void thread_rows(int64_t m, int t, int nt, int64_t* r0, int64_t* r1) {
+  const int64_t blocks = (m + 3) / 4;
+  *r0 = std::min(m, blocks * t / nt * 4);
+  *r1 = std::min(m, blocks * (t + 1) / nt * 4);
 }
+}  // namespace
+
+void set_gemm_backend(GemmBackend b) {
+  backend();  // read the environment first so it cannot override this call later
+  g_backend.store(int(b), std::memory_order_relaxed);
+}
+
+void set_bf16_gemm_terms(int terms) {
+  backend();
+  detail::set_bf16_terms(terms);
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) { return kernel_table().dot_f32(a, b, n); }
 
 void convert_to_f32(const void* src, DType t, int64_t n, float* dst) {
   switch (t) {
@@ -30,80 +60,75 @@ void convert_to_f32(const void* src, DType t, int64_t n, float* dst) {
       std::copy_n(static_cast<const float*>(src), n, dst);
       break;
     case DType::kBF16:
-      bf16_row_to_f32(static_cast<const uint16_t*>(src), n, dst);
+      kernel_table().bf16_to_f32(static_cast<const uint16_t*>(src), n, dst);
       break;
-    case DType::kF16: {
-      const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+    case DType::kF16:
+      kernel_table().f16_to_f32(static_cast<const uint16_t*>(src), n, dst);
       break;
-    }
   }
 }
 
-namespace {
-constexpr int64_t kRowBlock = 16;  // weight rows converted together, reused across all n rows of x
-// Below this many multiply-adds a parallel region costs more than it saves (thread wake-up is
-// ~microseconds, worse when cores are shared).
-constexpr int64_t kMinParallelWork = 1 << 16;
+void gemv(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
+  const int64_t m = w.rows, k = w.cols;
+  const KernelTable& tab = kernel_table();
+#pragma omp parallel if (n * m * k >= kMinParallelWork)
+  {
+    int64_t r0, r1;
+    thread_rows(m, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
+    if (r1 > r0) {
+      const float* b = bias ? bias + r0 : nullptr;
+      switch (w.dtype) {
+        case DType::kF32:
+          tab.gemv_f32(x, n, reinterpret_cast<const float*>(w.row_ptr(r0)), r1 - r0, k, k, b, y + r0, m);
+          break;
+        case DType::kBF16:
+          tab.gemv_bf16(x, n, reinterpret_cast<const uint16_t*>(w.row_ptr(r0)), r1 - r0, k, k, b, y + r0, m);
+          break;
+        case DType::kF16:
+          tab.gemv_f16(x, n, reinterpret_cast<const uint16_t*>(w.row_ptr(r0)), r1 - r0, k, k, b, y + r0, m);
+          break;
+      }
+    }
+  }
 }
 
 void matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
-  const int64_t m = w.rows, k = w.cols;
-  const int64_t n_blocks = (m + kRowBlock - 1) / kRowBlock;
-#pragma omp parallel if (n * m * k >= kMinParallelWork)
-  {
-    std::vector<float> buf(w.dtype == DType::kF32 ? 0 : size_t(kRowBlock * k));
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const int64_t r0 = b * kRowBlock, r1 = std::min(m, r0 + kRowBlock);
-      const float* rows;
-      if (w.dtype == DType::kF32) {
-        rows = reinterpret_cast<const float*>(w.row_ptr(r0));
-      } else {
-        convert_to_f32(w.row_ptr(r0), w.dtype, (r1 - r0) * k, buf.data());
-        rows = buf.data();
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        const float* xi = x + i * k;
-        float* yi = y + i * m;
-        for (int64_t r = r0; r < r1; ++r) {
-          float acc = dot_f32(xi, rows + (r - r0) * k, k);
-          yi[r] = bias ? acc + bias[r] : acc;
-        }
-      }
-    }
+  // Few rows (decode, SLOT's small batches): our gemv streams the weights once at memory speed with
+  // exact f32 maths. Many rows (prefill): oneDNN's blocked GEMM (AMX for bf16) is compute-bound and
+  // ~10-50x faster; for bf16 weights x is split into bf16 terms (set_bf16_gemm_terms, tolerances
+  // in tests/kernels/test_matmul.cpp).
+  if (n >= kGemmMinRows && backend() == GemmBackend::kAuto && detail::dnnl_supports(w.dtype)) {
+    detail::dnnl_matmul(x, n, w, bias, y);
+    return;
   }
-}
-
-SLOTLM_CLONES static void axpy(float a, const float* x, int64_t n, float* y) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+  gemv(x, n, w, bias, y);
 }
 
 void matvec_t(const float* x, const MatView& w, float* y) {
   const int64_t m = w.rows, k = w.cols;
   const int n_thr = omp_get_max_threads();
+  const KernelTable& tab = kernel_table();
   std::vector<float> partial(size_t(n_thr) * size_t(k), 0.f);
+  int used = 1;
 #pragma omp parallel if (m * k >= kMinParallelWork)
   {
-    const int t = omp_get_thread_num();
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#pragma omp single
+    used = nt;
     float* acc = partial.data() + size_t(t) * size_t(k);
-    std::vector<float> buf(w.dtype == DType::kF32 ? 0 : size_t(k));
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < m; ++r) {
+    int64_t r0, r1;
+    thread_rows(m, t, nt, &r0, &r1);
+    for (int64_t r = r0; r < r1; ++r) {
       if (x[r] == 0.f) continue;
-      const float* row;
-      if (w.dtype == DType::kF32) {
-        row = reinterpret_cast<const float*>(w.row_ptr(r));
-      } else {
-        convert_to_f32(w.row_ptr(r), w.dtype, k, buf.data());
-        row = buf.data();
+      switch (w.dtype) {
+        case DType::kF32: tab.axpy_f32(x[r], reinterpret_cast<const float*>(w.row_ptr(r)), k, acc); break;
+        case DType::kBF16: tab.axpy_bf16(x[r], reinterpret_cast<const uint16_t*>(w.row_ptr(r)), k, acc); break;
+        case DType::kF16: tab.axpy_f16(x[r], reinterpret_cast<const uint16_t*>(w.row_ptr(r)), k, acc); break;
       }
-      axpy(x[r], row, k, acc);
     }
   }
-  std::fill_n(y, k, 0.f);
-  for (int t = 0; t < n_thr; ++t) axpy(1.f, partial.data() + size_t(t) * size_t(k), k, y);
+  std::copy_n(partial.data(), k, y);
+  for (int t = 1; t < used; ++t) tab.axpy_f32(1.f, partial.data() + size_t(t) * size_t(k), k, y);
 }
 
 }  // namespace slotlm::kernels

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Matrix products of f32 activations with weights of any dtype (kernels layer).
-// Depends on core only. Threaded with OpenMP over output features.
+// Depends on core and oneDNN. Threaded with OpenMP (the runtime oneDNN uses too) over output features.
 #pragma once
 
 #include <cstdint>
@@ -11,12 +11,32 @@ namespace slotlm::kernels {
 
 // y[i, :] = W x[i, :] + bias for i < n, i.e. y = x W^T (+ bias), the layout of torch's nn.Linear.
 // x `[n, k]` f32, w `[m, k]` (f32, bf16 or f16), bias `[m]` f32 or null, y `[n, m]` f32.
-// y must not alias x. Accumulates in f32.
+// y must not alias x. Accumulates in f32. See matmul.cpp for which rows take which path.
 void matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y);
 
 // y[j] = sum_i x[i] W[i, j]: the transposed product g = W^T r used by SLOT's gradient.
 // x `[m]` f32, w `[m, k]`, y `[k]` f32 (overwritten). Accumulates in f32 per thread, then sums.
 void matvec_t(const float* x, const MatView& w, float* y);
+
+// Batches of at least this many rows go to oneDNN (when the backend is kAuto and the weight dtype
+// is f32 or bf16); smaller ones to slotlm's gemv, which streams each weight once.
+inline constexpr int64_t kGemmMinRows = 16;
+
+enum class GemmBackend {
+  kAuto,  // gemv below kGemmMinRows rows, oneDNN above (default)
+  kOwn,   // always slotlm's gemv: exact f32 maths for every dtype (env SLOTLM_GEMM=own)
+};
+// Selects the matmul backend for later calls (tests, benchmarks). Not thread-safe with running kernels.
+void set_gemm_backend(GemmBackend b);
+
+// bf16 weights on the oneDNN path: x is split into `terms` bf16 parts whose products with W are
+// exact in f32, so the result's relative error is ~2^-9 (1 term: x rounded to bf16, fastest),
+// ~2^-17 (2, the default: within the f32 goldens' 1e-4 and batched-vs-stepped 1e-5 tolerances) or
+// ~2^-25 (3). Env SLOTLM_BF16_TERMS sets the start value. Not thread-safe with running kernels.
+void set_bf16_gemm_terms(int terms);
+
+// matmul through slotlm's own gemv only (any n; weights widened exactly, f32 accumulation).
+void gemv(const float* x, int64_t n, const MatView& w, const float* bias, float* y);
 
 // Converts `n` elements of `src` (dtype `t`) to f32.
 void convert_to_f32(const void* src, DType t, int64_t n, float* dst);

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+// Internal to src/kernels: matrix products through oneDNN's matmul primitive (AMX-bf16 / AVX-512 /
+// AVX2 chosen by oneDNN at run time). matmul.cpp calls this for large batches.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace slotlm::kernels::detail {
+
+// True when dnnl_matmul handles weights of this dtype (f32, bf16; not f16).
+bool dnnl_supports(DType t);
+
+// y `[n, m]` = x `[n, k]` W^T + bias, W `[m, k]` used in place (oneDNN reads it as a `ba` [k, m]
+// matrix, no copy). f32 weights: f32 src, f32 accumulation (oneDNN's default strict fp math).
+// bf16 weights: oneDNN 2.6 has no f32 x bf16 matmul, so x is split into `terms` bf16 parts
+// (set_bf16_terms; default 2, error ~2^-17 relative), products are exact in f32 and accumulate in
+// f32, y is f32. Primitives are cached per shape.
+void dnnl_matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y);
+
+// Number of bf16 terms x is split into for bf16 weights: 1 (x rounded to bf16, fastest, ~2^-9),
+// 2 (default, ~2^-17) or 3 (~2^-25, f32 level). Not thread-safe with running kernels.
+void set_bf16_terms(int terms);
+
+}  // namespace slotlm::kernels::detail

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+// Helpers for kernel tests: random inputs, NMSE, and running a test body once per ISA that this
+// machine supports (forced through the dispatch override).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "kernels/dispatch.h"
+
+namespace slotlm::test {
+
+inline std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale = 1.f) {
+  std::normal_distribution<float> dist(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Normalised mean squared error sum (a - b)^2 / sum b^2 (llama.cpp's test-backend-ops measure).
+inline double nmse(const float* a, const double* ref, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    num += (double(a[i]) - ref[i]) * (double(a[i]) - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return den > 0 ? num / den : num;
+}
+
+inline std::vector<kernels::Isa> supported_isas() {
+  std::vector<kernels::Isa> out;
+  for (auto i : {kernels::Isa::kScalar, kernels::Isa::kAvx2, kernels::Isa::kAvx512})
+    if (kernels::isa_supported(i)) out.push_back(i);
+  return out;
+}
+
+// Forces an ISA for the lifetime of the guard, then restores the previous one.
+class IsaGuard {
+ public:
+  explicit IsaGuard(kernels::Isa isa) : prev_(kernels::active_isa()) { kernels::set_isa(isa); }
+  ~IsaGuard() { kernels::set_isa(prev_); }
+
+ private:
+  kernels::Isa prev_;
+};
+
+// Weights stored in `t`, plus the exact f32 values they represent.
+struct TestWeights {
+  std::vector<uint8_t> bytes;  // `[rows, cols]` of dtype t, plus one element of slack in front
+  std::vector<float> values;   // the same weights widened to f32
+  const void* data(size_t offset) const { return bytes.data() + offset; }
+};
+
+inline TestWeights make_weights(DType t, size_t n, std::mt19937& rng, size_t misalign_elems) {
+  TestWeights w;
+  std::vector<float> f = random_floats(n, rng, 0.5f);
+  const size_t es = dtype_size(t), off = misalign_elems * es;
+  w.bytes.resize(off + n * es);
+  w.values.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t* p = w.bytes.data() + off + i * es;
+    if (t == DType::kF32) {
+      std::memcpy(p, &f[i], 4);
+    } else if (t == DType::kBF16) {
+      const uint16_t b = f32_to_bf16(f[i]);
+      std::memcpy(p, &b, 2);
+    } else {  // f16 via an exactly representable value: 10-bit mantissa, small exponent range
+      const float q = std::ldexp(std::round(std::ldexp(f[i], 10)), -10);
+      const uint32_t sign = std::signbit(q) ? 0x8000u : 0u;
+      uint16_t h = 0;
+      const float a = std::fabs(q);
+      if (a != 0.f) {
+        int e;
+        const float mant = std::frexp(a, &e);  // a = mant * 2^e, mant in [0.5, 1)
+        const uint32_t m = uint32_t(std::lround(std::ldexp(mant, 11))) & 0x3ffu;
+        h = uint16_t(sign | uint32_t(e - 1 + 15) << 10 | m);
+      } else {
+        h = uint16_t(sign);
+      }
+      std::memcpy(p, &h, 2);
+    }
+    w.values[i] = load_as_f32(w.bytes.data() + off, t, i);
+  }
+  return w;
+}
+
+}  // namespace slotlm::test

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT
+// matmul / gemv / matvec_t against a float64 reference, per ISA, dtype, size, tail and misalignment.
+#include <cstring>
+
+#include "kernel_test_util.h"
+#include "kernels/matmul.h"
+
+namespace slotlm::test {
+namespace {
+
+using kernels::GemmBackend;
+
+// f32 accumulation of up to a few thousand O(1) products in a different order than the reference:
+// relative error ~1e-6 per output, so NMSE ~1e-12; 1e-10 leaves margin and still catches any
+// wrong element (a single wrong output among 100 gives NMSE ~1e-2).
+constexpr double kNmseF32 = 1e-10;
+// oneDNN path with bf16 weights and 1 bf16 term rounds x to bf16 (relative error <= 2^-9 per element, uniform),
+// so NMSE ~ 2^-18 / 3 ~ 1.3e-6 for random inputs; 1e-5 with margin.
+constexpr double kNmseBf16Activations = 1e-5;
+// Per-output bound for the small-size sweep, where NMSE over a handful of outputs is dominated by
+// cancellation: |y - ref| <= kRelToMagnitude * sum_j |x_j w_j| (+|bias|). f32 summation of k <= 100
+// terms errs by at most ~k * 2^-24 ~ 6e-6 of that magnitude in the worst case; a wrong element errs
+// by O(1).
+constexpr double kRelToMagnitude = 1e-5;
+
+std::vector<double> reference(const std::vector<float>& x, int64_t n, const std::vector<float>& w,
+                              int64_t m, int64_t k, const float* bias) {
+  std::vector<double> y(size_t(n * m));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t r = 0; r < m; ++r) {
+      double acc = bias ? bias[r] : 0.0;
+      for (int64_t j = 0; j < k; ++j) acc += double(x[size_t(i * k + j)]) * w[size_t(r * k + j)];
+      y[size_t(i * m + r)] = acc;
+    }
+  return y;
+}
+
+class GemvIsa : public ::testing::TestWithParam<kernels::Isa> {};
+
+// Every table entry on sizes around the SIMD widths (8, 16) and tiles (4 rows, 3-4 tokens),
+// with weights and activations starting one element past an aligned address.
+TEST_P(GemvIsa, TableMatchesReferenceAcrossSizesTailsAndMisalignment) {
+  const kernels::KernelTable& tab = kernels::kernel_table(GetParam());
+  std::mt19937 rng(42);
+  for (DType t : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (int64_t k : {1, 7, 8, 15, 16, 17, 31, 33, 64, 100}) {
+      for (int64_t m : {1, 3, 4, 5, 9}) {
+        for (int64_t n : {1, 2, 3, 4, 5, 7, 9}) {
+          for (int misalign : {0, 1}) {
+            for (bool with_bias : {false, true}) {
+              TestWeights w = make_weights(t, size_t(m * k), rng, size_t(misalign));
+              std::vector<float> xs = random_floats(size_t(n * k + 1), rng);
+              const float* x = xs.data() + misalign;
+              std::vector<float> bias = random_floats(size_t(m), rng);
+              const float* b = with_bias ? bias.data() : nullptr;
+              const int64_t ldy = m + 2;  // a strided output must leave the gaps alone
+              std::vector<float> y(size_t(n * ldy), 777.f);
+              const void* wp = w.data(size_t(misalign) * dtype_size(t));
+              if (t == DType::kF32) tab.gemv_f32(x, n, static_cast<const float*>(wp), m, k, k, b, y.data(), ldy);
+              if (t == DType::kBF16) tab.gemv_bf16(x, n, static_cast<const uint16_t*>(wp), m, k, k, b, y.data(), ldy);
+              if (t == DType::kF16) tab.gemv_f16(x, n, static_cast<const uint16_t*>(wp), m, k, k, b, y.data(), ldy);
+              std::vector<float> xv(x, x + n * k);
+              std::vector<double> ref = reference(xv, n, w.values, m, k, b);
+              double worst = 0;
+              for (int64_t i = 0; i < n; ++i) {
+                for (int64_t r = 0; r < m; ++r) {
+                  double mag = b ? std::fabs(b[r]) : 0.0;
+                  for (int64_t j = 0; j < k; ++j) mag += std::fabs(double(x[i * k + j]) * w.values[size_t(r * k + j)]);
+                  const double err = std::fabs(y[size_t(i * ldy + r)] - ref[size_t(i * m + r)]);
+                  worst = std::max(worst, err / std::max(mag, 1e-30));
+                }
+                EXPECT_EQ(y[size_t(i * ldy + m)], 777.f);
+                EXPECT_EQ(y[size_t(i * ldy + m + 1)], 777.f);
+              }
+              ASSERT_LE(worst, kRelToMagnitude)
+                  << kernels::isa_name(GetParam()) << " " << dtype_name(t) << " n=" << n << " m=" << m
+                  << " k=" << k << " misalign=" << misalign << " bias=" << with_bias;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(GemvIsa, MatmulAndMatvecTMatchReference) {
+  IsaGuard guard(GetParam());
+  std::mt19937 rng(7);
+  for (DType t : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (GemmBackend be : {GemmBackend::kOwn, GemmBackend::kAuto}) {
+      kernels::set_gemm_backend(be);
+      for (int64_t n : {1, 3, 15, 16, 33}) {
+       for (int terms : {1, 2, 3}) {
+        kernels::set_bf16_gemm_terms(terms);
+        const int64_t m = 67, k = 129;  // odd tails; big enough to run the threaded path
+        TestWeights w = make_weights(t, size_t(m * k), rng, 0);
+        std::vector<float> x = random_floats(size_t(n * k), rng), bias = random_floats(size_t(m), rng);
+        std::vector<float> y(size_t(n * m));
+        const MatView mv{w.data(0), t, m, k};
+        kernels::matmul(x.data(), n, mv, bias.data(), y.data());
+        std::vector<double> ref = reference(x, n, w.values, m, k, bias.data());
+        const bool rounds_x = be == GemmBackend::kAuto && t == DType::kBF16 && n >= kernels::kGemmMinRows && terms == 1;
+        EXPECT_LE(nmse(y.data(), ref.data(), y.size()), rounds_x ? kNmseBf16Activations : kNmseF32)
+            << dtype_name(t) << " n=" << n << " backend=" << int(be) << " terms=" << terms;
+       }
+      }
+      kernels::set_bf16_gemm_terms(2);
+      // matvec_t: g = W^T r.
+      const int64_t m = 301, k = 77;
+      TestWeights w = make_weights(t, size_t(m * k), rng, 0);
+      std::vector<float> r = random_floats(size_t(m), rng), g(static_cast<size_t>(k));
+      r[5] = 0.f;  // zero entries are skipped
+      kernels::matvec_t(r.data(), MatView{w.data(0), t, m, k}, g.data());
+      std::vector<double> ref(size_t(k), 0.0);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < k; ++j) ref[size_t(j)] += double(r[size_t(i)]) * w.values[size_t(i * k + j)];
+      EXPECT_LE(nmse(g.data(), ref.data(), g.size()), kNmseF32) << dtype_name(t);
+    }
+  }
+  kernels::set_gemm_backend(GemmBackend::kAuto);
+}
+
+// The oneDNN f32 path keeps f32 maths: it must meet the f32 bound at prefill sizes too.
+TEST(Matmul, LargeF32BatchIsExactToF32) {
+  std::mt19937 rng(3);
+  const int64_t n = 64, m = 96, k = 896;
+  TestWeights w = make_weights(DType::kF32, size_t(m * k), rng, 0);
+  std::vector<float> x = random_floats(size_t(n * k), rng), y(size_t(n * m));
+  kernels::matmul(x.data(), n, MatView{w.data(0), DType::kF32, m, k}, nullptr, y.data());
+  std::vector<double> ref = reference(x, n, w.values, m, k, nullptr);
+  EXPECT_LE(nmse(y.data(), ref.data(), y.size()), kNmseF32);
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, GemvIsa, ::testing::ValuesIn(supported_isas()),
+                         [](const auto& info) { return std::string(kernels::isa_name(info.param)); });
+
+}  // namespace
+}  // namespace slotlm::test
