@@ -130,7 +130,7 @@ struct Server::Impl {
   explicit Impl(ServerOptions o) : opt(std::move(o)) {}
 
   void decode(Sequence& s);
-  void handle_completion(const httplib::Request& req, httplib::Response& res, Endpoint ep);
+  void handle_completion(const httplib::Request& req, const std::string& body, httplib::Response& res, Endpoint ep);
   void answer_stream(const std::shared_ptr<Sequence>& s, int fd, httplib::Response& res);
   void setup_routes();
 };
@@ -215,12 +215,13 @@ void Server::Impl::answer_stream(const std::shared_ptr<Sequence>& s, int fd, htt
       });
 }
 
-void Server::Impl::handle_completion(const httplib::Request& req, httplib::Response& res, Endpoint ep) {
+void Server::Impl::handle_completion(const httplib::Request& req, const std::string& body, httplib::Response& res,
+                                     Endpoint ep) {
   const Engine* eng = engine.load();
   if (!eng) throw ApiError(503, "the model is still loading; retry shortly", "", "model_loading");
   if (draining) throw ApiError(503, "the server is shutting down", "", "shutting_down");
   auto s = std::make_shared<Sequence>();
-  s->p = eng->prepare(parse_request(req.body, ep, defaults), defaults);
+  s->p = eng->prepare(parse_request(body, ep, defaults), defaults);
   s->meta = {make_response_id(ep), int64_t(std::time(nullptr)), opt.model_name};
   const int fd = find_connection_fd(req);
   const bool stream = s->p.req.stream;
@@ -275,10 +276,27 @@ void Server::Impl::setup_routes() {
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     set_json(res, 200, models_body(opt.model_name, created));
   });
+  // Bodies are read through a content reader: httplib's plain handlers cap form-encoded bodies at
+  // 8 KiB with a 413, and `curl -d` sends JSON labelled as a form. Here any content type counts as
+  // JSON, up to `max_body_bytes` (httplib answers 413 itself when Content-Length says more).
   auto completion = [this](Endpoint ep) {
-    return [this, ep](const httplib::Request& req, httplib::Response& res) {
+    return [this, ep](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
       try {
-        handle_completion(req, res, ep);
+        if (req.is_multipart_form_data()) {
+          res.set_header("Connection", "close");  // the unread body must not become the next request
+          throw ApiError(400, "send the request as JSON, not multipart/form-data");
+        }
+        std::string body;
+        bool too_big = false;
+        const bool ok = reader([&](const char* data, size_t n) {
+          too_big = body.size() + n > opt.max_body_bytes;
+          if (!too_big) body.append(data, n);
+          return !too_big;
+        });
+        too_big = too_big || res.status == 413;  // set by httplib when Content-Length is over the cap
+        if (too_big) throw ApiError(413, str_cat("the request body exceeds ", opt.max_body_bytes, " bytes"), "", "body_too_large");
+        if (!ok) throw ApiError(400, "the request body could not be read");
+        handle_completion(req, body, res, ep);
       } catch (const ApiError& e) {
         set_error(res, e);
       } catch (const Error& e) {
