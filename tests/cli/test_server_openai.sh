@@ -130,11 +130,32 @@ EOF
   if (cd "$WORK" && timeout 60 node client.mjs "$PORT" "$KEY"); then echo "ok   openai client"; else echo "FAIL openai client"; fails=$((fails + 1)); fi
 fi
 
-# SIGTERM: drains and exits 0.
+# SIGTERM with requests in flight: every request the server accepted is answered in full (a
+# request that had not connected yet may be refused: curl code 000), then the server exits 0.
+for i in 1 2 3 4 5 6; do
+  curl -sN -o "$WORK/drain_$i.txt" -w '%{http_code}' "$URL/v1/chat/completions" -H "$AUTH" \
+    -d '{"messages":[{"role":"user","content":"Tell me a story."}],"max_tokens":400,"slot":{"steps":50},"stream":'$([ $i -le 3 ] && echo true || echo false)'}' \
+    >"$WORK/drain_code_$i" &
+done
+sleep 0.2
 kill -TERM $SRV
 wait $SRV
 rc=$?
 trap - EXIT
+wait
+answered=0 broken=0
+for i in 1 2 3 4 5 6; do
+  code=$(cat "$WORK/drain_code_$i")
+  case $code in
+    200) answered=$((answered + 1))
+         grep -q '"finish_reason":"\(stop\|length\)"' "$WORK/drain_$i.txt" || broken=$((broken + 1))
+         [ $i -le 3 ] && { cmp -s <(tail -c 14 "$WORK/drain_$i.txt") <(printf 'data: [DONE]\n\n') || broken=$((broken + 1)); } ;;
+    000) ;;
+    *) broken=$((broken + 1)) ;;
+  esac
+done
+echo "drain: $answered of 6 in-flight requests answered in full, $broken cut or failed"
+check "drain answers all"    test $broken = 0 -a $answered -gt 0
 check "SIGTERM exit 0"       [ $rc = 0 ]
 check "drain logged"         grep -q 'server stopped' "$LOG"
 if [ $fails -gt 0 ]; then echo "$fails check(s) failed; server log:"; tail -20 "$LOG"; exit 1; fi
