@@ -2,8 +2,12 @@
 // `slotlm chat`: multi-turn chat through the chat template, tokens streamed as they come, SLOT
 // re-optimised for every user turn over the whole conversation prompt (each turn its own delta).
 // stdin not a terminal: every non-empty line is one user message, each answered in turn, then
-// exit at end of input (never waits for a terminal). Commands: /reset, /exit.
+// exit at end of input (never waits for a terminal). Commands: /reset, /exit. On a terminal,
+// Ctrl-C stops the reply being written (and at the prompt, quits).
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <cstdio>
 #include <iostream>
@@ -17,6 +21,18 @@
 namespace slotlm::cli {
 
 namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void on_sigint(int) { g_interrupted = true; }
+
+// SIGINT sets `g_interrupted`; no SA_RESTART, so a pending read at the prompt returns.
+void catch_interrupts() {
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+}
 
 struct ChatFlags {
   CommonFlags c;
@@ -45,8 +61,9 @@ void chat(ChatFlags& f) {
     if (!f.system.empty()) history.push_back({"system", f.system});
   };
   reset();
+  if (interactive) catch_interrupts();
   if (interactive)
-    std::fprintf(stderr, "slotlm chat: template %s, SLOT %d steps; /reset clears the conversation, /exit or Ctrl-D quits\n",
+    std::fprintf(stderr, "slotlm chat: template %s, SLOT %d steps; /reset clears the conversation, /exit or Ctrl-D quits, Ctrl-C stops a reply\n",
                  engine.template_name().c_str(), slot_opt.steps);
   std::string line;
   for (;;) {
@@ -54,7 +71,7 @@ void chat(ChatFlags& f) {
       std::fputs("> ", stdout);
       std::fflush(stdout);
     }
-    if (!std::getline(std::cin, line)) break;
+    if (!std::getline(std::cin, line) || g_interrupted) break;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     if (line == "/exit" || line == "/quit") break;
@@ -82,8 +99,9 @@ void chat(ChatFlags& f) {
     const server::CompletionOutcome out = engine.run(p, [](const std::string& piece) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
-      return true;
+      return !g_interrupted.load();
     });
+    if (g_interrupted.exchange(false)) std::fputs(" [interrupted]", stdout);
     std::fputs("\n", stdout);
     std::fflush(stdout);
     if (out.slot_ran)

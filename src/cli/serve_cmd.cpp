@@ -69,6 +69,8 @@ void serve(ServeFlags& f) {
   so.model_name = f.alias.empty() ? std::filesystem::path(f.c.model_dir).lexically_normal().filename().string() : f.alias;
   if (so.model_name.empty()) so.model_name = std::filesystem::absolute(f.c.model_dir).parent_path().filename().string();
 
+  if (f.host != "127.0.0.1" && f.host != "localhost" && f.host != "::1" && f.api_key.empty())
+    log_info("slotlm: warning: listening on ", f.host, " without --api-key: anyone who can reach it can use it");
   const sigset_t set = block_stop_signals();
   server::Server srv(so);
   srv.bind();
