@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Fair FIFO request queue (server layer): `n_workers` threads each run one Request at a time, in
 // arrival order. Each Request owns its KV cache and delta; there is no batched decode yet.
+// TODO(#7): let a worker take several queued Requests into one gen::generate_batch call.
 #pragma once
 
 #include <condition_variable>
