@@ -46,6 +46,23 @@ struct GenerateResult {
 // Called with each generated id as soon as it is picked; return false to stop (cancel).
 using TokenCallback = std::function<bool(int32_t)>;
 
+// One sequence of a batch: its prompt, options and token callback.
+struct BatchItem {
+  std::span<const int32_t> prompt;
+  GenerateOptions opt;
+  TokenCallback on_token;
+};
+
+// Generates for several independent sequences at once: each is prefilled on its own, SLOT runs
+// for all of them together (slot::optimize_batch, one delta per sequence, when their SLOT options
+// agree), then they decode in lock step, one Model::forward_batch per step, so the weights are
+// streamed once per step for the whole batch. Each sequence has its own KV cache, sampler, delta,
+// stop ids and callback; a finished or cancelled sequence leaves the batch. `on_slot_step` gets the
+// item index. Results are in item order and equal those of separate generate() calls up to f32
+// rounding.
+std::vector<GenerateResult> generate_batch(const model::Model& m, std::span<const BatchItem> items,
+                                           const slot::StepCallback& on_slot_step = {});
+
 // Generates after `prompt` (>= 1 token). The KV cache is sized prompt + n_predict; a prompt that
 // does not fit the model's context (max_position_embeddings) is refused with an Error.
 GenerateResult generate(const model::Model& m, std::span<const int32_t> prompt,

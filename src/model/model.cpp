@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "model/model.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
@@ -32,6 +34,8 @@ void grow(Workspace& ws, const ModelConfig& c, int64_t n) {
   ws.xn.resize(N * d);
   ws.tmp.resize(N * d);
   ws.q.resize(N * q);
+  ws.k.resize(N * size_t(c.num_key_value_heads * c.head_dim));
+  ws.v.resize(N * size_t(c.num_key_value_heads * c.head_dim));
   ws.att.resize(N * q);
   ws.gate.resize(N * ff);
   ws.up.resize(N * ff);
@@ -48,38 +52,68 @@ void add_inplace(float* x, const float* y, int64_t n) {
 }  // namespace
 
 void Model::forward(std::span<const int32_t> tokens, KvCache& cache, Workspace& ws, float* hidden) const {
+  const Segment seg{&cache, int64_t(tokens.size())};
+  run_layers(tokens, std::span<const Segment>(&seg, 1), ws, hidden);
+}
+
+void Model::forward_batch(std::span<const int32_t> tokens, std::span<KvCache* const> caches, Workspace& ws,
+                          float* hidden) const {
+  if (tokens.size() != caches.size()) fail("forward_batch: ", tokens.size(), " tokens for ", caches.size(), " caches");
+  std::vector<Segment> segs;
+  segs.reserve(caches.size());
+  for (KvCache* c : caches) segs.push_back({c, 1});
+  run_layers(tokens, segs, ws, hidden);
+}
+
+void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment> segs, Workspace& ws,
+                       float* hidden) const {
   const ModelConfig& c = cfg_;
-  const int64_t n = int64_t(tokens.size()), d = c.hidden_size, n_past = cache.n_past();
+  const int64_t n = int64_t(tokens.size()), d = c.hidden_size;
   const int64_t n_head = c.num_attention_heads, n_kv = c.num_key_value_heads, d_head = c.head_dim;
-  const int64_t half = d_head / 2, kv_dim = n_kv * d_head, ff = c.intermediate_size;
+  const int64_t half = d_head / 2, q_dim = n_head * d_head, kv_dim = n_kv * d_head, ff = c.intermediate_size;
   if (n == 0) return;
-  if (n_past + n > cache.n_ctx())
-    fail("context full: ", n_past, " + ", n, " tokens exceed the KV cache of ", cache.n_ctx());
   grow(ws, c, n);
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t t = tokens[size_t(i)];
-    if (t < 0 || t >= c.vocab_size) fail("token id ", t, " is out of range [0, ", c.vocab_size, ")");
-    kernels::convert_to_f32(w_.embed.row_ptr(t), w_.embed.dtype, d, ws.x.data() + i * d);
-    kernels::rope_angles(inv_freq_.data(), half, n_past + i, ws.cos.data() + i * half, ws.sin.data() + i * half);
+  int64_t row = 0;  // first token of the current segment
+  for (const Segment& sg : segs) {
+    const int64_t n_past = sg.cache->n_past();
+    if (n_past + sg.n_tok > sg.cache->n_ctx())
+      fail("context full: ", n_past, " + ", sg.n_tok, " tokens exceed the KV cache of ", sg.cache->n_ctx());
+    for (int64_t i = row; i < row + sg.n_tok; ++i) {
+      const int32_t t = tokens[size_t(i)];
+      if (t < 0 || t >= c.vocab_size) fail("token id ", t, " is out of range [0, ", c.vocab_size, ")");
+      kernels::convert_to_f32(w_.embed.row_ptr(t), w_.embed.dtype, d, ws.x.data() + i * d);
+      kernels::rope_angles(inv_freq_.data(), half, n_past + i - row, ws.cos.data() + i * half, ws.sin.data() + i * half);
+    }
+    row += sg.n_tok;
   }
+  if (row != n) fail("forward: segments cover ", row, " of ", n, " tokens");
   const kernels::AttentionShape shape{n_head, n_kv, d_head};
   const float eps = float(c.rms_norm_eps);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& L = w_.layers[size_t(l)];
-    float* k_new = cache.k(l) + n_past * kv_dim;  // this batch's rows of the cache
-    float* v_new = cache.v(l) + n_past * kv_dim;
-    // Attention block: x += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(x).
+    // Attention block: x += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(x). The projections run
+    // over all rows at once (every sequence of a batch shares one pass over the weights).
     kernels::rmsnorm(ws.x.data(), L.attn_norm, eps, n, d, ws.xn.data());
     kernels::matmul(ws.xn.data(), n, L.wq, L.bq, ws.q.data());
-    kernels::matmul(ws.xn.data(), n, L.wk, L.bk, k_new);
-    kernels::matmul(ws.xn.data(), n, L.wv, L.bv, v_new);
+    kernels::matmul(ws.xn.data(), n, L.wk, L.bk, ws.k.data());
+    kernels::matmul(ws.xn.data(), n, L.wv, L.bv, ws.v.data());
     for (int64_t i = 0; i < n; ++i) {
       const float* cs = ws.cos.data() + i * half;
       const float* sn = ws.sin.data() + i * half;
-      kernels::rope_apply(ws.q.data() + i * n_head * d_head, n_head, d_head, cs, sn);
-      kernels::rope_apply(k_new + i * kv_dim, n_kv, d_head, cs, sn);
+      kernels::rope_apply(ws.q.data() + i * q_dim, n_head, d_head, cs, sn);
+      kernels::rope_apply(ws.k.data() + i * kv_dim, n_kv, d_head, cs, sn);
     }
-    kernels::attention(ws.q.data(), n, n_past, cache.k(l), cache.v(l), shape, ws.att.data());
+    // Each sequence appends its keys/values to its own cache and attends over it alone.
+    row = 0;
+    for (const Segment& sg : segs) {
+      KvCache& kv = *sg.cache;
+      const int64_t n_past = kv.n_past();
+      std::copy_n(ws.k.data() + row * kv_dim, sg.n_tok * kv_dim, kv.k(l) + n_past * kv_dim);
+      std::copy_n(ws.v.data() + row * kv_dim, sg.n_tok * kv_dim, kv.v(l) + n_past * kv_dim);
+      kernels::attention(ws.q.data() + row * q_dim, sg.n_tok, n_past, kv.k(l), kv.v(l), shape,
+                         ws.att.data() + row * q_dim);
+      row += sg.n_tok;
+    }
     kernels::matmul(ws.att.data(), n, L.wo, L.bo, ws.tmp.data());
     add_inplace(ws.x.data(), ws.tmp.data(), n * d);
     // MLP block: x += down(silu(gate(h)) * up(h)), h = rmsnorm(x).
@@ -91,7 +125,7 @@ void Model::forward(std::span<const int32_t> tokens, KvCache& cache, Workspace& 
     add_inplace(ws.x.data(), ws.tmp.data(), n * d);
   }
   kernels::rmsnorm(ws.x.data(), w_.final_norm, eps, n, d, hidden);
-  cache.set_n_past(n_past + n);
+  for (const Segment& sg : segs) sg.cache->set_n_past(sg.cache->n_past() + sg.n_tok);
 }
 
 void Model::lm_head(const float* hidden, int64_t n, float* logits) const {

@@ -18,7 +18,7 @@ namespace slotlm::model {
 // Scratch activations of one sequence, grown to the largest batch seen and then reused, so the
 // decode loop does not allocate.
 struct Workspace {
-  std::vector<float> x, xn, q, att, tmp, gate, up;  // [n_tok, *]
+  std::vector<float> x, xn, q, k, v, att, tmp, gate, up;  // [n_tok, *]
   std::vector<float> cos, sin;                      // [n_tok, d_head/2]
   int64_t capacity = 0;                             // n_tok the buffers hold
 };
@@ -42,12 +42,25 @@ class Model {
   // Throws Error if a token id is out of range or the cache is full.
   void forward(std::span<const int32_t> tokens, KvCache& cache, Workspace& ws, float* hidden) const;
 
+  // Batched decode: one token per sequence, `tokens[i]` appended to `*caches[i]` (distinct caches).
+  // The weight passes are shared by the whole batch; attention stays within each sequence.
+  // `hidden` `[n, d_model]`. Same numbers as n separate forward() calls, up to f32 rounding.
+  void forward_batch(std::span<const int32_t> tokens, std::span<KvCache* const> caches, Workspace& ws,
+                     float* hidden) const;
+
   // logits `[n, n_vocab]` = hidden `[n, d_model]` x lm_head^T.
   void lm_head(const float* hidden, int64_t n, float* logits) const;
 
   KvCache new_cache(int64_t n_ctx) const { return KvCache(cfg_, n_ctx); }
 
  private:
+  struct Segment {
+    KvCache* cache;
+    int64_t n_tok;  // consecutive tokens of the batch that belong to `cache`
+  };
+  void run_layers(std::span<const int32_t> tokens, std::span<const Segment> segs, Workspace& ws,
+                  float* hidden) const;
+
   ModelConfig cfg_;
   GenerationConfig gen_;
   Weights w_;

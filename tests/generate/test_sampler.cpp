@@ -144,3 +144,53 @@ TEST(Generate, CallbackCancels) {
 
 }  // namespace
 }  // namespace slotlm
+
+namespace slotlm {
+namespace {
+
+TEST(GenerateBatch, EqualsSeparateRunsWithOwnDeltas) {
+  auto m = model::Model::load(test::data_path("tiny-qwen2"));
+  const std::vector<std::vector<int32_t>> prompts = {
+      {144, 55, 15, 189, 153, 34, 160, 133}, {9, 200, 31}, {77, 4, 150, 150, 88, 12, 19, 240, 3, 5, 6}};
+  std::vector<gen::BatchItem> items;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    gen::GenerateOptions o;
+    o.n_predict = 10 + int64_t(i) * 4;  // different lengths: sequences leave the batch at different steps
+    o.slot.steps = i == 1 ? 0 : 3;      // SLOT on two of them, one delta each
+    items.push_back({prompts[i], o, {}});
+  }
+  const auto batch = gen::generate_batch(*m, items);
+  ASSERT_EQ(batch.size(), prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const auto alone = gen::generate(*m, prompts[i], items[i].opt);
+    EXPECT_EQ(batch[i].tokens, alone.tokens) << "sequence " << i;
+    EXPECT_EQ(batch[i].slot.has_value(), alone.slot.has_value());
+    if (alone.slot) EXPECT_EQ(batch[i].slot->delta, alone.slot->delta) << "sequence " << i;
+  }
+  EXPECT_NE(batch[0].slot->delta, batch[2].slot->delta);
+}
+
+TEST(GenerateBatch, ForwardBatchMatchesSingleForward) {
+  auto m = model::Model::load(test::data_path("tiny-llama3"));
+  const std::vector<int32_t> a = {5, 6, 7}, b = {100, 101};
+  const int64_t d = m->d_model();
+  model::Workspace ws;
+  auto ca = m->new_cache(8), cb = m->new_cache(8), sa = m->new_cache(8), sb = m->new_cache(8);
+  std::vector<float> tmp(8 * size_t(d));
+  m->forward(a, ca, ws, tmp.data());
+  m->forward(b, cb, ws, tmp.data());
+  m->forward(a, sa, ws, tmp.data());
+  m->forward(b, sb, ws, tmp.data());
+  const std::vector<int32_t> next = {42, 43};
+  model::KvCache* caches[] = {&ca, &cb};
+  std::vector<float> batched(2 * size_t(d)), single(2 * size_t(d));
+  m->forward_batch(next, caches, ws, batched.data());
+  m->forward(std::span<const int32_t>(&next[0], 1), sa, ws, single.data());
+  m->forward(std::span<const int32_t>(&next[1], 1), sb, ws, single.data() + d);
+  for (int64_t j = 0; j < 2 * d; ++j) EXPECT_NEAR(batched[size_t(j)], single[size_t(j)], 1e-5f) << j;
+  EXPECT_EQ(ca.n_past(), 4);
+  EXPECT_EQ(cb.n_past(), 3);
+}
+
+}  // namespace
+}  // namespace slotlm
