@@ -20,6 +20,7 @@ struct BenchFlags {
   CommonFlags c;
   int64_t n_prompt = 512, n_gen = 64;
   int reps = 3;
+  int batch = 1;
   bool json = false;
 };
 
@@ -49,7 +50,8 @@ void bench(BenchFlags& f) {
   for (auto& id : prompt) id = pick(rng);
   const int64_t d = m->d_model();
 
-  std::vector<double> pp, tg, pre_ms, fast_ms, ref_ms;
+  if (f.batch < 1 || f.batch > 256) fail("--batch must be in [1, 256]");
+  std::vector<double> pp, tg, tgb, pre_ms, fast_ms, ref_ms;
   std::vector<float> hidden(size_t(f.n_prompt * d)), h(static_cast<size_t>(d)), logits(size_t(c.vocab_size));
   model::Workspace ws;
   for (int r = 0; r < f.reps; ++r) {
@@ -70,6 +72,27 @@ void bench(BenchFlags& f) {
         id = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
       }
       tg.push_back(1000.0 * double(f.n_gen) / t.ms());
+    }
+    if (f.batch > 1 && f.n_gen > 0) {
+      // B independent sequences decoding in lock step (Model::forward_batch): total tokens/s.
+      const size_t B = size_t(f.batch);
+      std::vector<model::KvCache> caches;
+      std::vector<model::KvCache*> ptrs;
+      std::vector<int32_t> ids(B);
+      for (size_t b = 0; b < B; ++b) caches.push_back(m->new_cache(f.n_gen));
+      for (auto& kv : caches) ptrs.push_back(&kv);
+      for (size_t b = 0; b < B; ++b) ids[b] = prompt[b % prompt.size()];
+      std::vector<float> hb(B * size_t(d)), lb(B * size_t(c.vocab_size));
+      t.reset();
+      for (int64_t i = 0; i < f.n_gen; ++i) {
+        m->forward_batch(ids, ptrs, ws, hb.data());
+        m->lm_head(hb.data(), int64_t(B), lb.data());
+        for (size_t b = 0; b < B; ++b) {
+          const float* row = lb.data() + b * size_t(c.vocab_size);
+          ids[b] = int32_t(std::max_element(row, row + c.vocab_size) - row);
+        }
+      }
+      tgb.push_back(1000.0 * double(f.n_gen * f.batch) / t.ms());
     }
     if (slot_base.steps > 0) {
       slot::SlotOptions o = slot_base;
@@ -102,6 +125,13 @@ void bench(BenchFlags& f) {
                 std::string(dtype_name(m->weights().dtype)).c_str(), size_gib, double(n_params) / 1e6, n_threads(),
                 (long long)f.n_gen, s.median, s.spread);
   }
+  if (!tgb.empty()) {
+    const Stat s = stats(tgb);
+    out["tg_batch"] = {{"n", f.n_gen}, {"batch", f.batch}, {"tok_s", s.median}, {"spread", s.spread}};
+    std::printf("| %s %s | %.2f GiB | %.2f M | %d | tg%lld x%d | %.2f ± %.2f |\n", c.architecture.c_str(),
+                std::string(dtype_name(m->weights().dtype)).c_str(), size_gib, double(n_params) / 1e6, n_threads(),
+                (long long)f.n_gen, f.batch, s.median, s.spread);
+  }
   if (!fast_ms.empty()) {
     const Stat sp = stats(pre_ms), sf = stats(fast_ms), sr = stats(ref_ms);
     out["slot"] = {{"steps", slot_base.steps}, {"prefill_ms", sp.median}, {"fast_ms", sf.median},
@@ -125,6 +155,7 @@ void register_bench(CLI::App& app) {
   sub->add_option("-p,--n-prompt", f->n_prompt, "prompt tokens (ppN)")->capture_default_str();
   sub->add_option("-n,--n-gen", f->n_gen, "generated tokens (tgN)")->capture_default_str();
   sub->add_option("-r,--reps", f->reps, "repetitions")->capture_default_str();
+  sub->add_option("-b,--batch", f->batch, "also decode this many sequences in lock step (total tok/s)")->capture_default_str();
   sub->add_flag("--json", f->json, "also print the results as one JSON object");
   sub->callback([f] { bench(*f); });
 }
