@@ -121,20 +121,15 @@ nlohmann::json run_one(const model::Model& m, const tok::Tokenizer& tk, const Ev
   return rec;
 }
 
-// Several samples in SLOT mode: prefill each, optimise all deltas with one optimize_batch call (one
-// delta per prompt), then decode each sequence with its delta. The decode loop prefills again: the
-// engine's generate() has no entry point that takes an existing KV cache.
-std::vector<nlohmann::json> run_slot_batch(const model::Model& m, const tok::Tokenizer& tk,
-                                           const EvalOptions& opt, const std::vector<const Sample*>& items,
-                                           const Mode& mode) {
+// Several samples at once through gen::generate_batch: each prompt prefilled on its own, SLOT for
+// all of them in one optimize_batch call (one delta per prompt), then lock-step batched decode.
+std::vector<nlohmann::json> run_batch(const model::Model& m, const tok::Tokenizer& tk, const EvalOptions& opt,
+                                      const std::vector<const Sample*>& items, const Mode& mode) {
   const size_t k = items.size();
-  const int64_t d = m.d_model(), max_ctx = m.config().max_position_embeddings;
+  const int64_t max_ctx = m.config().max_position_embeddings;
   std::vector<nlohmann::json> recs(k);
   std::vector<std::vector<int32_t>> prompts(k);
-  std::vector<std::vector<float>> hidden(k);
-  std::vector<double> prefill_ms(k, 0.0);
   std::vector<size_t> live;
-  Timer batch_timer;
   for (size_t i = 0; i < k; ++i) {
     recs[i] = base_record(*items[i], mode);
     try {
@@ -142,38 +137,34 @@ std::vector<nlohmann::json> run_slot_batch(const model::Model& m, const tok::Tok
       const int64_t n = int64_t(prompts[i].size());
       if (n > max_ctx)
         fail("the prompt has ", n, " tokens, more than the model's context (max_position_embeddings = ", max_ctx, ")");
-      model::KvCache cache = m.new_cache(n);
-      model::Workspace ws;
-      hidden[i].resize(size_t(n * d));
-      Timer t;
-      m.forward(prompts[i], cache, ws, hidden[i].data());
-      prefill_ms[i] = t.ms();
       live.push_back(i);
     } catch (const Error& e) {
       add_error(recs[i], opt.task, *items[i], e.what());
     }
   }
-  std::vector<slot::PromptRef> refs;
-  for (size_t i : live) refs.push_back({hidden[i].data(), prompts[i]});
-  const std::vector<slot::SlotResult> res = slot::optimize_batch(m, refs, mode.slot);
-  // The batch's prefill + SLOT time, shared equally by its samples in their wall time.
-  const double share_ms = live.empty() ? 0.0 : batch_timer.ms() / double(live.size());
-  for (size_t j = 0; j < live.size(); ++j) {
-    const size_t i = live[j];
-    hidden[i] = {};
-    Timer wall;
-    try {
-      gen::GenerateOptions go = opt.gen;
-      go.slot = {};
-      go.delta = res[j].delta;
-      const gen::GenerateResult r = gen::generate(m, prompts[i], go);
+  if (live.empty()) return recs;
+  std::vector<gen::BatchItem> batch;
+  for (size_t i : live) {
+    gen::GenerateOptions go = opt.gen;
+    go.slot = mode.slot;
+    go.delta.reset();
+    batch.push_back({prompts[i], go, {}});
+  }
+  Timer wall;
+  try {
+    const std::vector<gen::GenerateResult> res = gen::generate_batch(m, batch);
+    // The batch's wall time, shared equally by its samples.
+    const double share_ms = wall.ms() / double(live.size());
+    for (size_t j = 0; j < live.size(); ++j) {
+      const size_t i = live[j];
+      const gen::GenerateResult& r = res[j];
       add_completion(recs[i], opt.task, *items[i], completion_text(tk, r.tokens), gen::finish_reason_name(r.finish));
-      const double slot_ms = res[j].ms / double(live.size());
-      recs[i]["slot"] = res[j].ran ? slot_json(res[j], mode.slot, slot_ms, int(live.size())) : nlohmann::json();
-      recs[i]["timings"] = timings_json(r.timings, prefill_ms[i] + r.timings.prompt_ms, slot_ms, share_ms + wall.ms());
-    } catch (const Error& e) {
-      add_error(recs[i], opt.task, *items[i], e.what());
+      const double slot_ms = r.slot ? r.slot->ms / double(live.size()) : 0.0;
+      recs[i]["slot"] = r.slot && r.slot->ran ? slot_json(*r.slot, mode.slot, slot_ms, int(live.size())) : nlohmann::json();
+      recs[i]["timings"] = timings_json(r.timings, r.timings.prompt_ms, slot_ms, share_ms);
     }
+  } catch (const Error& e) {
+    for (size_t i : live) add_error(recs[i], opt.task, *items[i], e.what());
   }
   return recs;
 }
@@ -218,10 +209,10 @@ void run_eval(const model::Model& m, const tok::Tokenizer& tk, const EvalOptions
     for (const Mode& md : modes) (log.find(s.id, md.key) ? done : pending) += 1;
   if (done > 0)
     log_info("slotlm eval: resuming: ", done, " of ", done + pending, " (sample, mode) results already in ", log.path());
-  if (opt.batch > 1 && opt.run_slot)
-    log_info("slotlm eval: --batch ", opt.batch, ": SLOT optimises up to ", opt.batch,
-             " prompts at once (slot::optimize_batch, one delta per prompt); decoding runs sequence by sequence "
-             "(the engine has no batched decode yet), so each prompt is also prefilled twice");
+  if (opt.batch > 1)
+    log_info("slotlm eval: --batch ", opt.batch, ": up to ", opt.batch,
+             " samples at once: SLOT for all of them in one optimize_batch call (one delta per prompt), "
+             "then lock-step batched decode");
   Progress progress(pending, opt.progress);
   const size_t B = size_t(opt.batch);
   for (size_t start = 0; start < opt.samples.size(); start += B) {
@@ -231,8 +222,8 @@ void run_eval(const model::Model& m, const tok::Tokenizer& tk, const EvalOptions
       for (size_t i = start; i < end; ++i)
         if (!log.find(opt.samples[i].id, md.key)) todo.push_back(&opt.samples[i]);
       if (todo.empty()) continue;
-      if (md.slot.steps > 0 && todo.size() > 1) {
-        for (auto& rec : run_slot_batch(m, tk, opt, todo, md)) {
+      if (todo.size() > 1) {
+        for (auto& rec : run_batch(m, tk, opt, todo, md)) {
           progress.tick(status_text(rec));
           log.append(std::move(rec));
         }
