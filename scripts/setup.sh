@@ -10,12 +10,17 @@ PACKAGES=(cmake ninja-build g++ pkg-config git
   libdnnl-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy   # tools/: checkpoint maker and llama2.c converter
-  nodejs npm curl)        # end-to-end server test with the `openai` npm client
+  curl)                   # end-to-end server test
+
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js + npm for the server test's `openai` client: the machine may carry its own Node.js build
+# (which bundles npm and conflicts with Debian's npm package), so install only when absent.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""
