@@ -40,7 +40,10 @@ void thread_rows(int64_t m, int t, int nt, int64_t* r0, int64_t* r1) {
   *r0 = std::min(m, blocks * t / nt * 4);
   *r1 = std::min(m, blocks * (t + 1) / nt * 4);
 }
+std::atomic<int64_t> g_min_work{kGemmMinWork};  // see set_gemm_min_work
 }  // namespace
+
+void set_gemm_min_work(int64_t macs) { g_min_work.store(macs, std::memory_order_relaxed); }
 
 void set_gemm_backend(GemmBackend b) {
   backend();  // read the environment first so it cannot override this call later
@@ -97,7 +100,9 @@ void matmul(const float* x, int64_t n, const MatView& w, const float* bias, floa
   // exact f32 maths. Many rows (prefill): oneDNN's blocked GEMM (AMX for bf16) is compute-bound and
   // ~10-50x faster; for bf16 weights x is split into bf16 terms (set_bf16_gemm_terms, tolerances
   // in tests/kernels/test_matmul.cpp).
-  if (n >= kGemmMinRows && backend() == GemmBackend::kAuto && detail::dnnl_supports(w.dtype)) {
+  if (n >= kGemmMinRows && n * w.rows * w.cols >= g_min_work.load(std::memory_order_relaxed) &&
+      backend() == GemmBackend::kAuto &&
+      detail::dnnl_supports(w.dtype)) {
     detail::dnnl_matmul(x, n, w, bias, y);
     return;
   }

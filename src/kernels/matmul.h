@@ -21,6 +21,12 @@ void matvec_t(const float* x, const MatView& w, float* y);
 // Batches of at least this many rows go to oneDNN (when the backend is kAuto and the weight dtype
 // is f32 or bf16); smaller ones to slotlm's gemv, which streams each weight once.
 inline constexpr int64_t kGemmMinRows = 16;
+// ... and at least this many multiply-adds (default): below it (tiny models, short prompts)
+// oneDNN's per-call cost (a primitive per new row count, reorders) outweighs the gemv.
+inline constexpr int64_t kGemmMinWork = int64_t(1) << 24;
+// Sets that work threshold (tests set 0 to run oneDNN on small shapes). Not thread-safe with
+// running kernels.
+void set_gemm_min_work(int64_t macs);
 
 enum class GemmBackend {
   kAuto,  // gemv below kGemmMinRows rows, oneDNN above (default)
