@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/json_file.h"
+#include "model/model.h"
 #include "test_util.h"
 
 namespace slotlm::test {
@@ -48,6 +49,15 @@ inline std::vector<double> flatten_d(const nlohmann::json& rows) {
       out.push_back(r.get<double>());
   }
   return out;
+}
+
+// Final normed hidden states `[n, d_model]` of `ids` from a fresh cache.
+inline std::vector<float> prefill(const model::Model& m, const std::vector<int32_t>& ids) {
+  auto cache = m.new_cache(int64_t(ids.size()));
+  model::Workspace ws;
+  std::vector<float> h(ids.size() * size_t(m.d_model()));
+  m.forward(ids, cache, ws, h.data());
+  return h;
 }
 
 }  // namespace slotlm::test

@@ -21,14 +21,6 @@ constexpr double kDeltaRelTol = 1e-5;
 // ~2^-9 relative per product; losses and deltas then agree to ~1e-3, so 5e-3 with margin.
 constexpr double kBf16RelTol = 5e-3;
 
-std::vector<float> prefill(const model::Model& m, const std::vector<int32_t>& ids) {
-  auto cache = m.new_cache(int64_t(ids.size()));
-  model::Workspace ws;
-  std::vector<float> h(ids.size() * size_t(m.d_model()));
-  m.forward(ids, cache, ws, h.data());
-  return h;
-}
-
 double rel_diff(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-12); }
 
 class SlotGolden : public ::testing::TestWithParam<std::tuple<const char*, slot::Path>> {};
@@ -44,7 +36,7 @@ TEST_P(SlotGolden, LossesDeltaAndGreedyMatchTorchAdamW) {
     const int steps = c["steps"].get<int>();
     if (steps == 0) continue;
     const auto ids = c["prompt_ids"].get<std::vector<int32_t>>();
-    const auto h = prefill(*m, ids);
+    const auto h = test::prefill(*m, ids);
     slot::SlotOptions opt;
     opt.steps = steps;
     opt.adam.lr = c["lr"].get<double>();

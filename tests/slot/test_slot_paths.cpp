@@ -16,14 +16,6 @@
 namespace slotlm {
 namespace {
 
-std::vector<float> prefill(const model::Model& m, const std::vector<int32_t>& ids) {
-  auto cache = m.new_cache(int64_t(ids.size()));
-  model::Workspace ws;
-  std::vector<float> h(ids.size() * size_t(m.d_model()));
-  m.forward(ids, cache, ws, h.data());
-  return h;
-}
-
 std::vector<int32_t> golden_prompt(const char* folder) {
   return test::load_golden(folder, "golden_forward.json")["prompt_ids"].get<std::vector<int32_t>>();
 }
@@ -40,7 +32,7 @@ double rel_vec_diff(const std::vector<float>& a, const std::vector<float>& b) {
 TEST(SlotGradient, MatchesFiniteDifferences) {
   auto m = model::Model::load(test::data_path("tiny-llama3"));
   const auto ids = golden_prompt("tiny-llama3");
-  const auto h = prefill(*m, ids);
+  const auto h = test::prefill(*m, ids);
   const int64_t d = m->d_model(), V = m->n_vocab();
   std::vector<float> delta(static_cast<size_t>(d));
   for (int64_t i = 0; i < d; ++i) delta[size_t(i)] = 0.05f * float(std::sin(double(i)));
@@ -66,7 +58,7 @@ TEST(SlotGradient, MatchesFiniteDifferences) {
 TEST(SlotPaths, FastEqualsReferenceAndStreamedEqualsCached) {
   auto m = model::Model::load(test::data_path("tiny-qwen2"));
   const auto ids = golden_prompt("tiny-qwen2");
-  const auto h = prefill(*m, ids);
+  const auto h = test::prefill(*m, ids);
   slot::SlotOptions opt;
   opt.steps = 5;
   const auto fast = slot::optimize(*m, h.data(), ids, opt);
@@ -102,7 +94,7 @@ TEST(SlotPaths, FallbackRowWhenNormaliserUnderflows) {
   // fall back to exact rows and still agree with the reference path.
   auto m = model::Model::load(test::data_path("tiny-qwen2"));
   const auto ids = golden_prompt("tiny-qwen2");
-  const auto h = prefill(*m, ids);
+  const auto h = test::prefill(*m, ids);
   const int64_t d = m->d_model(), V = m->n_vocab();
   std::vector<float> delta(static_cast<size_t>(d));
   for (int64_t i = 0; i < d; ++i) delta[size_t(i)] = (i % 2 ? 400.f : -400.f);
@@ -121,7 +113,7 @@ TEST(SlotBatch, OneDeltaPerPromptSameAsAlone) {
   auto m = model::Model::load(test::data_path("tiny-qwen2"));
   const auto a = golden_prompt("tiny-qwen2");
   const std::vector<int32_t> b = {9, 200, 31, 77, 4, 150, 150, 88};
-  const auto ha = prefill(*m, a), hb = prefill(*m, b);
+  const auto ha = test::prefill(*m, a), hb = test::prefill(*m, b);
   slot::SlotOptions opt;
   opt.steps = 3;
   const auto alone_a = slot::optimize(*m, ha.data(), a, opt);
@@ -160,7 +152,7 @@ TEST(SlotSharedModels, TinyStoriesLossFallsMonotonically) {
     ids.push_back(id.get<int32_t>());
     if (ids.size() == 40) break;
   }
-  const auto h = prefill(*m, ids);
+  const auto h = test::prefill(*m, ids);
   slot::SlotOptions opt;
   opt.steps = 8;
   opt.adam.lr = 0.01;  // small lr: each AdamW step moves delta by ~lr per component
