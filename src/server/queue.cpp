@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "server/queue.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 namespace slotlm::server {
@@ -57,8 +59,14 @@ void RequestQueue::work() {
       job();
     } catch (...) {  // a job reports its own errors; this only keeps the worker alive
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    --n_running_;
+    bool idle = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      idle = --n_running_ == 0 && jobs_.empty();
+    }
+    // Last Request done: hand the freed KV caches and activations back to the OS (glibc keeps
+    // them in per-thread arenas otherwise), so an idle server returns to its idle footprint.
+    if (idle) malloc_trim(0);
   }
 }
 

@@ -8,7 +8,7 @@ set -u
 BIN=$1 SHARED=$2 WORK=$3
 MODEL=$SHARED/models/tinystories-656k
 N_CLIENTS=8 N_PER_CLIENT=5
-RSS_SLACK_KB=$((48 * 1024))  # allowed growth over idle after the load (allocator caches, thread stacks)
+RSS_SLACK_KB=$((24 * 1024))  # allowed growth over idle after the load (allocator caches, thread stacks)
 if [ ! -f "$MODEL/config.json" ]; then echo "SKIP: $MODEL is absent (../shared beside the checkout)"; exit 77; fi
 if ! command -v curl >/dev/null; then echo "SKIP: curl is not installed"; exit 77; fi
 mkdir -p "$WORK"
@@ -82,7 +82,11 @@ fail=0
 [ "$total" = $((N_CLIENTS * N_PER_CLIENT)) ] || { echo "FAIL: not every request was answered"; fail=1; }
 [ "$errors" = 0 ] || { echo "FAIL: $errors requests did not get 200"; fail=1; }
 [ "$finished" = "$total" ] || { echo "FAIL: some responses have no finish_reason"; fail=1; }
-[ "$AFTER" -le $((IDLE + RSS_SLACK_KB)) ] || { echo "FAIL: RSS after the load is more than idle + $((RSS_SLACK_KB / 1024)) MiB"; fail=1; }
+if grep -q __asan_init "$BIN"; then
+  echo "note: AddressSanitizer build (its quarantine holds freed memory): RSS not checked"
+elif [ "$AFTER" -gt $((IDLE + RSS_SLACK_KB)) ]; then
+  echo "FAIL: RSS after the load is more than idle + $((RSS_SLACK_KB / 1024)) MiB"; fail=1
+fi
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")" = 200 ] || { echo "FAIL: /health after the load"; fail=1; }
 kill -TERM $SRV
 wait $SRV || { echo "FAIL: the server did not exit 0 on SIGTERM"; fail=1; }
