@@ -222,7 +222,9 @@ TEST(TinyStoriesEval, Gsm8kCompareAndResume) {
   ASSERT_EQ(rows.size(), 7u);
   for (size_t i = 1; i < rows.size(); ++i) {
     EXPECT_FALSE(rows[i].contains("error")) << rows[i].dump();
-    if (rows[i]["mode"] == "slot") EXPECT_EQ(rows[i]["slot"]["loss"].size(), 5u);  // --compare default T = 5
+    if (rows[i]["mode"] == "slot") {
+      EXPECT_EQ(rows[i]["slot"]["loss"].size(), 5u);  // --compare default T = 5
+    }
   }
   std::string out2;
   ASSERT_EQ(run_command(cmd, &out2), 0);

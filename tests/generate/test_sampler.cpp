@@ -165,7 +165,9 @@ TEST(GenerateBatch, EqualsSeparateRunsWithOwnDeltas) {
     const auto alone = gen::generate(*m, prompts[i], items[i].opt);
     EXPECT_EQ(batch[i].tokens, alone.tokens) << "sequence " << i;
     EXPECT_EQ(batch[i].slot.has_value(), alone.slot.has_value());
-    if (alone.slot) EXPECT_EQ(batch[i].slot->delta, alone.slot->delta) << "sequence " << i;
+    if (alone.slot) {
+      EXPECT_EQ(batch[i].slot->delta, alone.slot->delta) << "sequence " << i;
+    }
   }
   EXPECT_NE(batch[0].slot->delta, batch[2].slot->delta);
 }
