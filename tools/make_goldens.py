@@ -30,6 +30,7 @@ MODELS = {
     "tiny-llama3": (dict(mc.PRESETS["tiny-llama3"]), 1),
     "tiny-qwen2-bf16": (dict(mc.PRESETS["tiny-qwen2"], dtype="bf16", seed=12), 1),
     "tiny-qwen2-sharded": (dict(mc.PRESETS["tiny-qwen2"]), 2),  # same weights as tiny-qwen2
+    "tiny-llama3-f16": (dict(mc.PRESETS["tiny-llama3"], dtype="f16", seed=5), 1),
 }
 
 N_PROMPT = 20

@@ -13,8 +13,10 @@ namespace {
 // f32 weights: the engine computes in f32 against a float64 reference; 20 positions through two
 // layers accumulate ~1e-6 relative rounding, so 1e-4 (the bound) has a wide margin.
 constexpr double kF32RelTol = 1e-4;
-// bf16 weights are upcast exactly in both engine and reference, so the same f32-rounding bound holds.
+// bf16/f16 weights are upcast exactly in both engine and reference, so the same f32-rounding bound
+// holds (the bf16 prefill GEMM splits activations into two bf16 terms, ~2^-17, see kernels/matmul.h).
 constexpr double kBf16RelTol = 1e-4;
+constexpr double kF16RelTol = 1e-4;
 
 struct Case {
   const char* folder;
@@ -65,7 +67,8 @@ TEST_P(ForwardGolden, TokenByTokenEqualsBatchedPrefill) {
 INSTANTIATE_TEST_SUITE_P(TinyCheckpoints, ForwardGolden,
                          ::testing::Values(Case{"tiny-qwen2", kF32RelTol}, Case{"tiny-llama3", kF32RelTol},
                                            Case{"tiny-qwen2-bf16", kBf16RelTol},
-                                           Case{"tiny-qwen2-sharded", kF32RelTol}),
+                                           Case{"tiny-qwen2-sharded", kF32RelTol},
+                                           Case{"tiny-llama3-f16", kF16RelTol}),
                          [](const auto& info) {
                            std::string s = info.param.folder;
                            for (auto& ch : s)
