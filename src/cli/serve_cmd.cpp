@@ -24,6 +24,7 @@ struct ServeFlags {
   std::string host = "127.0.0.1";
   int port = 8080;
   int parallel = 2;
+  int max_batch = 8;
   int64_t ctx = 0;
   std::string api_key, chat_template, alias, max_body = "1M";
 };
@@ -54,6 +55,7 @@ void wait_for_signal(const sigset_t& set, server::Server& srv, const std::atomic
 
 void serve(ServeFlags& f) {
   if (f.parallel < 1) fail("--parallel must be >= 1");
+  if (f.max_batch < 1 || f.max_batch > 256) fail("--max-batch must be in [1, 256]");
   if (f.port < 0 || f.port > 65535) fail("--port must be in [0, 65535]");
   if (f.ctx < 0) fail("--ctx must be >= 0 (0 = the model's context)");
   if (!std::filesystem::is_directory(f.c.model_dir)) fail(f.c.model_dir, ": not a model folder");
@@ -64,6 +66,7 @@ void serve(ServeFlags& f) {
   so.host = f.host;
   so.port = f.port;
   so.parallel = f.parallel;
+  so.max_batch = f.max_batch;
   so.api_key = f.api_key;
   so.max_body_bytes = parse_size(f.max_body, "--max-body");
   so.model_name = f.alias.empty() ? std::filesystem::path(f.c.model_dir).lexically_normal().filename().string() : f.alias;
@@ -119,7 +122,8 @@ void register_serve(CLI::App& app) {
   add_slot_flags(*sub, f->c);
   sub->add_option("--host", f->host, "address to listen on (loopback by default)")->capture_default_str();
   sub->add_option("--port", f->port, "TCP port; 0 = any free port (printed on stderr)")->capture_default_str();
-  sub->add_option("--parallel", f->parallel, "requests decoded at once (each with its own KV cache and delta)")->capture_default_str();
+  sub->add_option("--parallel", f->parallel, "decode workers (each runs one batch of requests at a time)")->capture_default_str();
+  sub->add_option("--max-batch", f->max_batch, "waiting requests a worker decodes together, each with its own KV cache and delta")->capture_default_str();
   sub->add_option("--ctx", f->ctx, "per-request context (prompt + max_tokens); 0 = the model's")->capture_default_str();
   sub->add_option("--api-key", f->api_key, "require 'Authorization: Bearer KEY' on every endpoint but /health");
   sub->add_option("--chat-template", f->chat_template, "built-in template instead of the model's: chatml|llama3|qwen2.5|deepseek-r1 (default: the model's, else chatml)");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "server/engine.h"
 
+#include <memory>
 #include <random>
 
 #include "core/error.h"
@@ -85,45 +86,78 @@ PreparedRequest Engine::prepare(CompletionRequest req, const RequestDefaults& de
 }
 
 CompletionOutcome Engine::run(const PreparedRequest& p, const TextCallback& on_text) const {
-  tok::StreamDecoder decoder(tk_);
-  StopFilter stop(p.req.stop);
+  return std::move(run_batch({&p}, {on_text})[0]);
+}
+
+namespace {
+
+// Text side of one Request while it decodes: UTF-8-safe pieces, stop strings, cancellation.
+struct TextState {
+  TextState(const tok::Tokenizer& tk, const PreparedRequest& p, const Engine::TextCallback& cb)
+      : decoder(tk), stop(p.req.stop), on_text(cb) {}
+  tok::StreamDecoder decoder;
+  StopFilter stop;
+  const Engine::TextCallback& on_text;
+  CompletionOutcome out;
   bool cancelled = false;
-  auto emit = [&](const std::string& piece) {
+
+  bool emit(const std::string& piece) {
     if (piece.empty() || !on_text) return true;
     if (!on_text(piece)) cancelled = true;
     return !cancelled;
-  };
-  CompletionOutcome out;
-  auto on_token = [&](int32_t id) {
+  }
+  bool on_token(int32_t id) {
     const std::string piece = stop.push(decoder.push(id));
     out.text += piece;
     if (!emit(piece)) return false;
     return !stop.stopped();
-  };
-  const gen::GenerateResult r = gen::generate(m_, p.prompt_ids, p.gen, on_token);
-  if (!stop.stopped() && !cancelled) {
-    const std::string rest = stop.push(decoder.flush()) + stop.flush();
-    out.text += rest;
-    emit(rest);
   }
-  if (cancelled) out.finish_reason = "cancelled";
-  else if (stop.stopped() || r.finish == gen::FinishReason::kStop) out.finish_reason = "stop";
-  else out.finish_reason = "length";
-  out.prompt_tokens = int64_t(p.prompt_ids.size());
-  out.completion_tokens = int64_t(r.tokens.size());
-  out.prompt_ms = r.timings.prompt_ms;
-  out.slot_ms = r.timings.slot_ms;
-  out.gen_ms = r.timings.gen_ms;
-  if (r.slot && r.slot->ran) {
-    out.slot_ran = true;
-    out.slot_steps = p.gen.slot.steps;
-    out.slot_lr = p.gen.slot.adam.lr;
-    out.slot_losses = r.slot->loss;
-    out.slot_loss_final = r.slot->loss_final;
-    out.slot_delta_norm = r.slot->delta_norm;
-    out.slot_plan = r.slot->plan;
+};
+
+}  // namespace
+
+std::vector<CompletionOutcome> Engine::run_batch(const std::vector<const PreparedRequest*>& reqs,
+                                                 const std::vector<TextCallback>& on_text) const {
+  if (reqs.size() != on_text.size()) fail("run_batch: ", reqs.size(), " requests for ", on_text.size(), " callbacks");
+  std::vector<std::unique_ptr<TextState>> st;
+  std::vector<gen::BatchItem> items;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    st.push_back(std::make_unique<TextState>(tk_, *reqs[i], on_text[i]));
+    TextState* t = st.back().get();
+    items.push_back({reqs[i]->prompt_ids, reqs[i]->gen, [t](int32_t id) { return t->on_token(id); }});
   }
-  return out;
+  const std::vector<gen::GenerateResult> res = gen::generate_batch(m_, items);
+  std::vector<CompletionOutcome> outs;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    TextState& t = *st[i];
+    const gen::GenerateResult& r = res[i];
+    const PreparedRequest& p = *reqs[i];
+    CompletionOutcome& out = t.out;
+    if (!t.stop.stopped() && !t.cancelled) {
+      const std::string rest = t.stop.push(t.decoder.flush()) + t.stop.flush();
+      out.text += rest;
+      t.emit(rest);
+    }
+    if (t.cancelled) out.finish_reason = "cancelled";
+    else if (t.stop.stopped() || r.finish == gen::FinishReason::kStop) out.finish_reason = "stop";
+    else out.finish_reason = "length";
+    out.prompt_tokens = int64_t(p.prompt_ids.size());
+    out.completion_tokens = int64_t(r.tokens.size());
+    out.prompt_ms = r.timings.prompt_ms;
+    out.slot_ms = r.timings.slot_ms;
+    out.gen_ms = r.timings.gen_ms;
+    if (r.slot && r.slot->ran) {
+      out.slot_ran = true;
+      out.slot_steps = p.gen.slot.steps;
+      out.slot_lr = p.gen.slot.adam.lr;
+      out.slot_losses = r.slot->loss;
+      out.slot_loss_final = r.slot->loss_final;
+      out.slot_delta_norm = r.slot->delta_norm;
+      out.slot_plan = r.slot->plan;
+    }
+    outs.push_back(std::move(out));
+  }
+  return outs;
 }
 
 }  // namespace slotlm::server

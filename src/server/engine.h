@@ -46,6 +46,12 @@ class Engine {
   // "cancelled" when `on_text` returned false. Throws Error only for engine failures.
   CompletionOutcome run(const PreparedRequest& p, const TextCallback& on_text) const;
 
+  // Runs several Requests as one batch (gen::generate_batch: each its own KV cache, sampler, delta
+  // and stop strings; one pass over the weights per decode step for all of them). `on_text[i]`
+  // belongs to `reqs[i]`; outcomes are in the same order. run() is the one-Request case.
+  std::vector<CompletionOutcome> run_batch(const std::vector<const PreparedRequest*>& reqs,
+                                           const std::vector<TextCallback>& on_text) const;
+
   // The prompt text of `messages` under the chat template (with the assistant header).
   std::string render_chat(const std::vector<tok::ChatMessage>& messages) const;
 

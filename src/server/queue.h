@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Fair FIFO request queue (server layer): `n_workers` threads each run one Request at a time, in
-// arrival order. Each Request owns its KV cache and delta; there is no batched decode yet.
-// TODO(#7): let a worker take several queued Requests into one gen::generate_batch call.
+// Fair FIFO job queue (server layer): `n_workers` threads run jobs in arrival order. The server's
+// jobs each take the waiting Requests (up to --max-batch) into one batched decode.
 #pragma once
 
 #include <condition_variable>

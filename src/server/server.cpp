@@ -9,6 +9,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -129,49 +130,91 @@ struct Server::Impl {
 
   explicit Impl(ServerOptions o) : opt(std::move(o)) {}
 
-  void decode(Sequence& s);
+  // Requests accepted and not yet taken by a worker, in arrival order.
+  std::mutex waiting_mu;
+  std::deque<std::shared_ptr<Sequence>> waiting;
+
+  void decode_waiting();
+  void decode(const std::vector<std::shared_ptr<Sequence>>& batch);
+  void finish(Sequence& s, const ApiError& e);
   void handle_completion(const httplib::Request& req, const std::string& body, httplib::Response& res, Endpoint ep);
   void answer_stream(const std::shared_ptr<Sequence>& s, int fd, httplib::Response& res);
   void setup_routes();
 };
 
-void Server::Impl::decode(Sequence& s) {
-  const Engine* eng = engine.load();
-  const double queue_ms = s.since_arrival.ms();
-  const bool stream = s.p.req.stream;
-  const Endpoint ep = s.p.req.endpoint;
-  try {
-    if (s.cancel) {
-      log_info("slotlm: ", s.meta.id, " cancelled before decoding (client gone)");
-      throw ApiError(499, "the client closed the connection before decoding started");
+// Takes up to `max_batch` waiting Requests in arrival order and decodes them as one batch. Every
+// submitted Request also submits one call of this to the queue, so each is taken by some call;
+// a call that finds nothing waiting returns at once.
+void Server::Impl::decode_waiting() {
+  std::vector<std::shared_ptr<Sequence>> batch;
+  {
+    std::lock_guard<std::mutex> lock(waiting_mu);
+    while (!waiting.empty() && int(batch.size()) < opt.max_batch) {
+      batch.push_back(std::move(waiting.front()));
+      waiting.pop_front();
     }
-    CompletionOutcome out = eng->run(s.p, [&](const std::string& text) {
-      if (s.cancel) return false;
-      if (stream) s.push(sse_event(delta_chunk(ep, s.meta, text)));
+  }
+  if (!batch.empty()) decode(batch);
+}
+
+void Server::Impl::decode(const std::vector<std::shared_ptr<Sequence>>& batch) {
+  const Engine* eng = engine.load();
+  std::vector<std::shared_ptr<Sequence>> live;
+  std::vector<double> queue_ms;
+  for (const auto& s : batch) {
+    if (s->cancel) {
+      log_info("slotlm: ", s->meta.id, " cancelled before decoding (client gone)");
+      finish(*s, ApiError(499, "the client closed the connection before decoding started"));
+      continue;
+    }
+    live.push_back(s);
+    queue_ms.push_back(s->since_arrival.ms());
+  }
+  if (live.empty()) return;
+  std::vector<const PreparedRequest*> reqs;
+  std::vector<Engine::TextCallback> callbacks;
+  for (const auto& sp : live) {
+    Sequence* s = sp.get();
+    reqs.push_back(&s->p);
+    callbacks.push_back([s](const std::string& text) {
+      if (s->cancel) return false;
+      if (s->p.req.stream) s->push(sse_event(delta_chunk(s->p.req.endpoint, s->meta, text)));
       return true;
     });
-    out.queue_ms = queue_ms;
-    if (stream) {
+  }
+  std::vector<CompletionOutcome> outs;
+  try {
+    outs = eng->run_batch(reqs, callbacks);
+  } catch (const std::exception& e) {  // Error, bad_alloc: these requests fail, the server lives
+    log_info("slotlm: batch of ", live.size(), " failed: ", e.what());
+    for (const auto& s : live) finish(*s, ApiError(500, str_cat("generation failed: ", e.what())));
+    return;
+  }
+  for (size_t i = 0; i < live.size(); ++i) {
+    Sequence& s = *live[i];
+    CompletionOutcome& out = outs[i];
+    out.queue_ms = queue_ms[i];
+    if (s.p.req.stream) {
+      const Endpoint ep = s.p.req.endpoint;
       s.push(sse_event(final_chunk(ep, s.meta, out)));
       if (s.p.req.include_usage) s.push(sse_event(usage_chunk(ep, s.meta, out)));
       s.push(sse_done());
     }
     if (out.finish_reason == "cancelled") log_info("slotlm: ", s.meta.id, " cancelled (client gone)");
-    std::lock_guard<std::mutex> lock(s.mu);
-    s.out = std::move(out);
-  } catch (const ApiError& e) {
-    if (stream) s.push(sse_event(error_body(e)) + sse_done());
-    std::lock_guard<std::mutex> lock(s.mu);
-    s.error = e;
-  } catch (const std::exception& e) {  // Error, bad_alloc: this request fails, the server lives
-    log_info("slotlm: ", s.meta.id, " failed: ", e.what());
-    const ApiError err(500, str_cat("generation failed: ", e.what()));
-    if (stream) s.push(sse_event(error_body(err)) + sse_done());
-    std::lock_guard<std::mutex> lock(s.mu);
-    s.error = err;
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      s.out = std::move(out);
+      s.done = true;
+    }
+    s.cv.notify_all();
   }
+}
+
+void Server::Impl::finish(Sequence& s, const ApiError& e) {
+  if (s.p.req.stream) s.push(sse_event(error_body(e)) + sse_done());
   {
     std::lock_guard<std::mutex> lock(s.mu);
+    s.error = e;
     s.done = true;
   }
   s.cv.notify_all();
@@ -226,8 +269,15 @@ void Server::Impl::handle_completion(const httplib::Request& req, const std::str
   const int fd = find_connection_fd(req);
   const bool stream = s->p.req.stream;
   if (stream && ep == Endpoint::kChat) s->push(sse_event(role_chunk(s->meta)));
-  if (!queue->submit([this, s] { decode(*s); }))
+  {
+    std::lock_guard<std::mutex> lock(waiting_mu);
+    waiting.push_back(s);
+  }
+  if (!queue->submit([this] { decode_waiting(); })) {
+    std::lock_guard<std::mutex> lock(waiting_mu);
+    waiting.erase(std::remove(waiting.begin(), waiting.end(), s), waiting.end());
     throw ApiError(503, "the server is shutting down", "", "shutting_down");
+  }
   if (stream) {
     answer_stream(s, fd, res);
     return;

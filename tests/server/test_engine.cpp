@@ -152,5 +152,36 @@ TEST(Engine, SlotPerRequest) {
   EXPECT_EQ(f.engine->run(f.engine->prepare(again, {}), {}).text, plain.text);
 }
 
+TEST(Engine, BatchEqualsSeparateRunsWithOwnStopsAndDeltas) {
+  SLOTLM_REQUIRE_SHARED(dir, kModel);
+  Fixture f(dir);
+  std::vector<PreparedRequest> ps;
+  CompletionRequest a = completion("Once upon a time", 24);
+  CompletionRequest b = completion("The cat sat", 12);
+  b.slot.steps = 3;  // SLOT for this one only: its own delta
+  CompletionRequest c = completion("Lily had a red ball", 30);
+  c.stop = {"."};
+  for (const auto& r : {a, b, c}) ps.push_back(f.engine->prepare(r, {}));
+  std::vector<std::string> streamed(ps.size());
+  std::vector<const PreparedRequest*> reqs;
+  std::vector<Engine::TextCallback> cbs;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    reqs.push_back(&ps[i]);
+    cbs.push_back([&streamed, i](const std::string& t) {
+      streamed[i] += t;
+      return true;
+    });
+  }
+  const auto batch = f.engine->run_batch(reqs, cbs);
+  ASSERT_EQ(batch.size(), 3u);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    const CompletionOutcome alone = f.engine->run(ps[i], {});
+    EXPECT_EQ(batch[i].text, alone.text) << i;
+    EXPECT_EQ(batch[i].finish_reason, alone.finish_reason) << i;
+    EXPECT_EQ(streamed[i], batch[i].text) << i;
+    EXPECT_EQ(batch[i].slot_ran, i == 1) << i;
+  }
+}
+
 }  // namespace
 }  // namespace slotlm::server
