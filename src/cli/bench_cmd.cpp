@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sys/resource.h>
 
 #include "cli/common.h"
 #include "core/error.h"
@@ -142,6 +143,17 @@ void bench(BenchFlags& f) {
                 slot_base.steps, (long long)f.n_prompt, f.reps, sp.median, sf.median, sr.median,
                 sr.median / sf.median, sf.median / sp.median);
   }
+  // Peak resident memory of the whole run: mapped weights actually touched, KV caches, activations.
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  const double peak_mib = double(ru.ru_maxrss) / 1024.0;
+  const double kv_mib = 2.0 * double(c.num_hidden_layers * (f.n_prompt + f.n_gen) * c.num_key_value_heads *
+                                     c.head_dim) * sizeof(float) / (1024.0 * 1024.0);
+  out["peak_rss_mib"] = peak_mib;
+  out["kv_cache_mib"] = kv_mib;
+  std::printf("\nmemory: peak RSS %.0f MiB (weights %.0f MiB mapped once), KV cache %.1f MiB per %lld-token sequence\n",
+              peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), kv_mib,
+              (long long)(f.n_prompt + f.n_gen));
   if (f.json) std::printf("%s\n", out.dump().c_str());
 }
 
