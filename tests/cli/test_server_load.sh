@@ -5,6 +5,7 @@
 # back near its idle level afterwards. Prints requests, errors, latency and RSS numbers.
 # Usage (ctest): bash test_server_load.sh SLOTLM_BINARY SHARED_DIR WORK_DIR. Exit 77 = skipped.
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/lib/server.sh"
 BIN=$1 SHARED=$2 WORK=$3
 MODEL=$SHARED/models/tinystories-656k
 N_CLIENTS=8 N_PER_CLIENT=5
@@ -15,22 +16,7 @@ mkdir -p "$WORK"
 rm -f "$WORK"/lat_* "$WORK"/resp_*
 LOG=$WORK/server.log
 
-"$BIN" serve -m "$MODEL" --port 0 --parallel 2 -n 64 >"$WORK/server.out" 2>"$LOG" &
-SRV=$!
-trap 'kill -TERM $SRV 2>/dev/null; sleep 0.5; kill -KILL $SRV 2>/dev/null' EXIT
-PORT=
-for _ in $(seq 100); do
-  # the trailing space matches only a completely written line
-  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]* ' "$LOG" 2>/dev/null | grep -o '[0-9]* $' | tr -d ' ')
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-if [ -z "$PORT" ]; then echo "FAIL: the server did not start"; cat "$LOG"; exit 1; fi
-URL=http://127.0.0.1:$PORT
-for _ in $(seq 200); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")" = 200 ] && break
-  sleep 0.1
-done
+start_server "$BIN" "$LOG" -m "$MODEL" --parallel 2 -n 64
 rss_kb() { awk '/^VmRSS/ {print $2}' /proc/$SRV/status; }
 
 # Warm up (first-use allocations), then take the idle RSS.

@@ -4,6 +4,7 @@
 # auth and error cases, SSE framing; then the real `openai` npm client (chat, stream, SLOT, errors).
 # Usage (ctest): bash test_server_openai.sh SLOTLM_BINARY SHARED_DIR WORK_DIR. Exit 77 = skipped.
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/lib/server.sh"
 BIN=$1 SHARED=$2 WORK=$3
 MODEL=$SHARED/models/tinystories-656k
 KEY=test-key-123
@@ -17,23 +18,7 @@ check() {  # check NAME CONDITION...
   if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
 }
 
-# --port 0: the kernel picks a free port (parallel test runs never collide); read it from the log.
-"$BIN" serve -m "$MODEL" --port 0 --parallel 2 --api-key "$KEY" -n 32 >"$WORK/server.out" 2>"$LOG" &
-SRV=$!
-trap 'kill -TERM $SRV 2>/dev/null; sleep 0.5; kill -KILL $SRV 2>/dev/null' EXIT
-PORT=
-for _ in $(seq 100); do
-  # the trailing space matches only a completely written line
-  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]* ' "$LOG" 2>/dev/null | grep -o '[0-9]* $' | tr -d ' ')
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-if [ -z "$PORT" ]; then echo "FAIL: the server did not start"; cat "$LOG"; exit 1; fi
-URL=http://127.0.0.1:$PORT
-for _ in $(seq 200); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")" = 200 ] && break
-  sleep 0.1
-done
+start_server "$BIN" "$LOG" -m "$MODEL" --parallel 2 --api-key "$KEY" -n 32
 AUTH="Authorization: Bearer $KEY"
 
 # status BODYFILE METHOD PATH [curl args...] -> prints the HTTP status, body into BODYFILE
