@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "core/timer.h"
+#include "kernels/matmul.h"
 
 namespace slotlm::cli {
 
@@ -113,6 +114,9 @@ void bench(BenchFlags& f) {
   out["params"] = n_params;
   out["threads"] = n_threads();
   out["reps"] = f.reps;
+  const int terms = kernels::bf16_gemm_terms();
+  const char* precision = terms == 1 ? "fast" : terms == 2 ? "exact" : "full";
+  if (m->weights().dtype == DType::kBF16) out["precision"] = precision;
   const Stat spp = stats(pp);
   out["pp"] = {{"n", f.n_prompt}, {"tok_s", spp.median}, {"spread", spp.spread}};
   std::printf("| model | size | params | threads | test | t/s |\n|---|---|---|---|---|---|\n");
@@ -154,6 +158,9 @@ void bench(BenchFlags& f) {
   std::printf("\nmemory: peak RSS %.0f MiB (weights %.0f MiB mapped once), KV cache %.1f MiB per %lld-token sequence\n",
               peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), kv_mib,
               (long long)(f.n_prompt + f.n_gen));
+  if (m->weights().dtype == DType::kBF16)
+    std::printf("precision: %s (bf16 weights: prefill matmuls take activations as %d bf16 term%s)\n", precision, terms,
+                terms == 1 ? "" : "s");
   if (f.json) std::printf("%s\n", out.dump().c_str());
 }
 

@@ -11,12 +11,17 @@
 #include "core/npy.h"
 #include "core/threads.h"
 #include "core/timer.h"
+#include "kernels/matmul.h"
 
 namespace slotlm::cli {
 
 void add_model_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("-m,--model", f.model_dir, "HF model folder (config.json, *.safetensors, tokenizer)")->required();
   app.add_option("-t,--threads", f.threads, "threads (0 = all cores)")->capture_default_str();
+  app.add_option("--precision", f.precision,
+                 "bf16 weights, prefill-sized matmuls: fast (activations rounded to bf16, as PyTorch's bf16 "
+                 "model and llama.cpp do), exact (2 bf16 terms, ~1e-5 relative) or full (3 terms, f32 level)")
+      ->check(CLI::IsMember({"fast", "exact", "full"}));
 }
 
 void add_sampling_flags(CLI::App& app, CommonFlags& f) {
@@ -42,6 +47,8 @@ void add_slot_flags(CLI::App& app, CommonFlags& f) {
 
 std::unique_ptr<model::Model> load_model(const CommonFlags& f) {
   const int n_thr = set_threads(f.threads);
+  if (!f.precision.empty())
+    kernels::set_bf16_gemm_terms(f.precision == "fast" ? 1 : f.precision == "exact" ? 2 : 3);
   Timer t;
   auto m = model::Model::load(f.model_dir);
   const auto& c = m->config();

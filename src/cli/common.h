@@ -19,6 +19,7 @@ namespace slotlm::cli {
 struct CommonFlags {
   std::string model_dir;
   int threads = 0;  // 0 = all cores
+  std::string precision;  // --precision: fast | exact | full; empty = the kernels' default
   // sampling
   double temp = 0.0, top_p = 1.0, min_p = 0.0, repeat_penalty = 1.0;
   int64_t top_k = 0;

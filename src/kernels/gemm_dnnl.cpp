@@ -61,6 +61,8 @@ void set_bf16_terms(int terms) {
   g_bf16_terms = terms;
 }
 
+int bf16_terms() { return g_bf16_terms; }
+
 void dnnl_matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
   const int64_t m = w.rows, k = w.cols;
   dnnl::engine& e = cpu_engine();

@@ -22,5 +22,6 @@ void dnnl_matmul(const float* x, int64_t n, const MatView& w, const float* bias,
 // Number of bf16 terms x is split into for bf16 weights: 1 (x rounded to bf16, fastest, ~2^-9),
 // 2 (default, ~2^-17) or 3 (~2^-25, f32 level). Not thread-safe with running kernels.
 void set_bf16_terms(int terms);
+int bf16_terms();
 
 }  // namespace slotlm::kernels::detail

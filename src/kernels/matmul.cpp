@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm_dnnl.h"
 
@@ -55,6 +56,11 @@ void set_bf16_gemm_terms(int terms) {
   detail::set_bf16_terms(terms);
 }
 
+int bf16_gemm_terms() {
+  backend();
+  return detail::bf16_terms();
+}
+
 float dot_f32(const float* a, const float* b, int64_t n) { return kernel_table().dot_f32(a, b, n); }
 
 void convert_to_f32(const void* src, DType t, int64_t n, float* dst) {
@@ -71,28 +77,72 @@ void convert_to_f32(const void* src, DType t, int64_t n, float* dst) {
   }
 }
 
-void gemv(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
-  const int64_t m = w.rows, k = w.cols;
+namespace {
+
+// Rows [r0, r1) of `w` times x into y's columns [r0, r1) (row stride of y: w.rows).
+void gemv_range(const KernelTable& tab, const float* x, int64_t n, const MatView& w, const float* bias,
+                int64_t r0, int64_t r1, float* y) {
+  const int64_t k = w.cols, m = w.rows;
+  const float* b = bias ? bias + r0 : nullptr;
+  switch (w.dtype) {
+    case DType::kF32:
+      tab.gemv_f32(x, n, reinterpret_cast<const float*>(w.row_ptr(r0)), r1 - r0, k, k, b, y + r0, m);
+      break;
+    case DType::kBF16:
+      tab.gemv_bf16(x, n, reinterpret_cast<const uint16_t*>(w.row_ptr(r0)), r1 - r0, k, k, b, y + r0, m);
+      break;
+    case DType::kF16:
+      tab.gemv_f16(x, n, reinterpret_cast<const uint16_t*>(w.row_ptr(r0)), r1 - r0, k, k, b, y + r0, m);
+      break;
+  }
+}
+
+// gemv of several weights (same k) in one parallel region: the rows of all of them, concatenated,
+// are split evenly among the threads.
+void gemv_group(const float* x, int64_t n, std::span<const MatmulOut> outs) {
+  int64_t total = 0;
+  for (const MatmulOut& o : outs) total += o.w.rows;
+  if (total == 0) return;
+  const int64_t k = outs[0].w.cols;
   const KernelTable& tab = kernel_table();
-#pragma omp parallel if (n * m * k >= kMinParallelWork)
+#pragma omp parallel if (n * total * k >= kMinParallelWork)
   {
-    int64_t r0, r1;
-    thread_rows(m, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
-    if (r1 > r0) {
-      const float* b = bias ? bias + r0 : nullptr;
-      switch (w.dtype) {
-        case DType::kF32:
-          tab.gemv_f32(x, n, reinterpret_cast<const float*>(w.row_ptr(r0)), r1 - r0, k, k, b, y + r0, m);
-          break;
-        case DType::kBF16:
-          tab.gemv_bf16(x, n, reinterpret_cast<const uint16_t*>(w.row_ptr(r0)), r1 - r0, k, k, b, y + r0, m);
-          break;
-        case DType::kF16:
-          tab.gemv_f16(x, n, reinterpret_cast<const uint16_t*>(w.row_ptr(r0)), r1 - r0, k, k, b, y + r0, m);
-          break;
-      }
+    int64_t g0, g1;
+    thread_rows(total, omp_get_thread_num(), omp_get_num_threads(), &g0, &g1);
+    int64_t base = 0;
+    for (const MatmulOut& o : outs) {
+      const int64_t r0 = std::max(g0 - base, int64_t(0)), r1 = std::min(g1 - base, o.w.rows);
+      if (r1 > r0) gemv_range(tab, x, n, o.w, o.bias, r0, r1, o.y);
+      base += o.w.rows;
     }
   }
+}
+
+}  // namespace
+
+void gemv(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
+  const MatmulOut one{w, bias, y};
+  gemv_group(x, n, std::span<const MatmulOut>(&one, 1));
+}
+
+namespace {
+bool use_dnnl(int64_t n, const MatView& w) {
+  return n >= kGemmMinRows && n * w.rows * w.cols >= g_min_work.load(std::memory_order_relaxed) &&
+         backend() == GemmBackend::kAuto && detail::dnnl_supports(w.dtype);
+}
+}  // namespace
+
+void matmul_multi(const float* x, int64_t n, std::span<const MatmulOut> outs) {
+  // Weights that go to oneDNN run one by one; the rest share one gemv pass.
+  std::vector<MatmulOut> small;
+  for (const MatmulOut& o : outs) {
+    if (o.w.cols != outs[0].w.cols) fail("matmul_multi: weights of ", o.w.cols, " and ", outs[0].w.cols, " columns");
+    if (use_dnnl(n, o.w))
+      detail::dnnl_matmul(x, n, o.w, o.bias, o.y);
+    else
+      small.push_back(o);
+  }
+  if (!small.empty()) gemv_group(x, n, small);
 }
 
 void matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
@@ -100,9 +150,7 @@ void matmul(const float* x, int64_t n, const MatView& w, const float* bias, floa
   // exact f32 maths. Many rows (prefill): oneDNN's blocked GEMM (AMX for bf16) is compute-bound and
   // ~10-50x faster; for bf16 weights x is split into bf16 terms (set_bf16_gemm_terms, tolerances
   // in tests/kernels/test_matmul.cpp).
-  if (n >= kGemmMinRows && n * w.rows * w.cols >= g_min_work.load(std::memory_order_relaxed) &&
-      backend() == GemmBackend::kAuto &&
-      detail::dnnl_supports(w.dtype)) {
+  if (use_dnnl(n, w)) {
     detail::dnnl_matmul(x, n, w, bias, y);
     return;
   }

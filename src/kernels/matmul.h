@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "core/tensor.h"
 
@@ -13,6 +14,17 @@ namespace slotlm::kernels {
 // x `[n, k]` f32, w `[m, k]` (f32, bf16 or f16), bias `[m]` f32 or null, y `[n, m]` f32.
 // y must not alias x. Accumulates in f32. See matmul.cpp for which rows take which path.
 void matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y);
+
+// One product of a group that shares its input: y = x W^T (+ bias), as in matmul().
+struct MatmulOut {
+  MatView w;
+  const float* bias = nullptr;
+  float* y = nullptr;
+};
+// matmul() of the same x `[n, k]` by several weights (q/k/v, gate/up). Rows that take the gemv
+// path (decode) are split among the threads across all the weights in one parallel region: one
+// wake-up and barrier instead of one per weight, and every thread streams an equal share.
+void matmul_multi(const float* x, int64_t n, std::span<const MatmulOut> outs);
 
 // y[j] = sum_i x[i] W[i, j]: the transposed product g = W^T r used by SLOT's gradient.
 // x `[m]` f32, w `[m, k]`, y `[k]` f32 (overwritten). Accumulates in f32 per thread, then sums.
@@ -40,6 +52,8 @@ void set_gemm_backend(GemmBackend b);
 // ~2^-17 (2, the default: within the f32 goldens' 1e-4 and batched-vs-stepped 1e-5 tolerances) or
 // ~2^-25 (3). Env SLOTLM_BF16_TERMS sets the start value. Not thread-safe with running kernels.
 void set_bf16_gemm_terms(int terms);
+// The number of terms in force (after SLOTLM_BF16_TERMS).
+int bf16_gemm_terms();
 
 // matmul through slotlm's own gemv only (any n; weights widened exactly, f32 accumulation).
 void gemv(const float* x, int64_t n, const MatView& w, const float* bias, float* y);

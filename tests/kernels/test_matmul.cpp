@@ -133,6 +133,39 @@ TEST(Matmul, LargeF32BatchIsExactToF32) {
   EXPECT_LE(nmse(y.data(), ref.data(), y.size()), kNmseF32);
 }
 
+// matmul_multi (one parallel region over the rows of several weights) gives the same bits as one
+// matmul per weight: each output row is the same dot product, whatever thread or tile computes it.
+TEST_P(GemvIsa, MatmulMultiEqualsSeparateMatmuls) {
+  IsaGuard guard(GetParam());
+  std::mt19937 rng(11);
+  const int64_t k = 133;
+  for (DType t : {DType::kF32, DType::kBF16}) {
+    for (int64_t n : {1, 3, 17}) {
+      const int64_t rows[3] = {70, 9, 130};
+      std::vector<TestWeights> ws;
+      std::vector<std::vector<float>> bias, want, got;
+      std::vector<kernels::MatmulOut> outs;
+      std::vector<float> x = random_floats(size_t(n * k), rng);
+      for (int i = 0; i < 3; ++i) {
+        ws.push_back(make_weights(t, size_t(rows[i] * k), rng, 0));
+        bias.push_back(random_floats(size_t(rows[i]), rng));
+        want.emplace_back(size_t(n * rows[i]));
+        got.emplace_back(size_t(n * rows[i]), 0.f);
+      }
+      for (int i = 0; i < 3; ++i) {
+        const MatView mv{ws[size_t(i)].data(0), t, rows[i], k};
+        const float* b = i == 1 ? nullptr : bias[size_t(i)].data();
+        kernels::matmul(x.data(), n, mv, b, want[size_t(i)].data());
+        outs.push_back({mv, b, got[size_t(i)].data()});
+      }
+      kernels::matmul_multi(x.data(), n, outs);
+      for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(std::memcmp(want[size_t(i)].data(), got[size_t(i)].data(), want[size_t(i)].size() * sizeof(float)), 0)
+            << dtype_name(t) << " n=" << n << " weight " << i;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, GemvIsa, ::testing::ValuesIn(supported_isas()),
                          [](const auto& info) { return std::string(kernels::isa_name(info.param)); });
 
