@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Micro-benchmarks of the kernels on Qwen2.5-0.5B shapes: decode gemv (bytes/s of weights streamed),
-// prefill GEMM through oneDNN (FLOP/s), attention. Run: ./build/bench/bench_kernels [--benchmark_filter=..]
+// prefill GEMM through oneDNN (FLOP/s), attention, silu*mul.
+// Run: ./build/bench/bench_kernels [--benchmark_filter=..]
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -11,6 +12,7 @@
 #include "kernels/attention.h"
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
+#include "kernels/ops.h"
 
 namespace {
 
@@ -75,6 +77,29 @@ void BM_Attention(benchmark::State& st) {
   }
 }
 BENCHMARK(BM_Attention)->Args({1, 512})->Args({512, 0})->UseRealTime()->ArgNames({"n_tok", "n_past"});
+
+// args: n, isa. silu(gate) * up into a separate output (keeps the inputs fixed; the model writes in
+// place): 4864 = one decode token's d_ff, 512 * 4864 = a prefill batch (threaded in chunks).
+// B/s counts gate, up and out.
+void BM_SiluMul(benchmark::State& st) {
+  const int64_t n = st.range(0);
+  kernels::set_isa(kernels::Isa(st.range(1)));
+  const std::vector<float> g = random_f32(size_t(n)), u = random_f32(size_t(n));
+  std::vector<float> out(static_cast<size_t>(n));
+  for (auto _ : st) {
+    kernels::silu_mul(g.data(), u.data(), n, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.counters["B/s"] =
+      benchmark::Counter(12.0 * double(n), benchmark::Counter::kIsIterationInvariantRate);
+  kernels::set_isa(kernels::detect_isa());
+}
+void SiluArgs(benchmark::internal::Benchmark* b) {
+  for (int isa = 0; isa < 3; ++isa)
+    if (kernels::isa_supported(kernels::Isa(isa)))
+      for (int64_t n : {4864, 512 * 4864}) b->Args({n, isa});
+}
+BENCHMARK(BM_SiluMul)->Apply(SiluArgs)->UseRealTime()->ArgNames({"n", "isa"});
 
 }  // namespace
 

@@ -57,6 +57,11 @@ struct KernelTable {
   void (*bf16_to_f32)(const uint16_t* src, int64_t n, float* dst);
   void (*f16_to_f32)(const uint16_t* src, int64_t n, float* dst);
   void (*f32_to_bf16)(const float* src, int64_t n, uint16_t* dst);
+  // out[i] = silu(gate[i]) * up[i] = gate[i] / (1 + exp(-gate[i])) * up[i], i < n; `out` may alias
+  // `gate` or `up`. Finite for all finite inputs (silu(-100) = -0, silu(100) = 100); NaN stays NaN.
+  // SIMD tables use their own exp: within a few ulp of the scalar table, except that results below
+  // ~1e-35 in magnitude (gate < -87.3) come out as 0.
+  void (*silu_mul)(const float* gate, const float* up, int64_t n, float* out);
 };
 
 // The table of the active ISA.

@@ -1,29 +1,51 @@
 // SPDX-License-Identifier: MIT
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "kernels/dispatch.h"
+
 namespace slotlm::kernels {
 
-void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t d, float* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float* xi = x + i * d;
-    float* oi = out + i * d;
-    float ss = 0.f;
+namespace {
+
+// Element count from which a kernel opens an OpenMP parallel region. Below it (decode: one token,
+// a few thousand elements) waking the other threads costs more than the work.
+constexpr int64_t kMinParallelElems = int64_t(1) << 15;
+// silu_mul's unit of parallel work: 16 KiB per array, a multiple of every SIMD width.
+constexpr int64_t kSiluChunk = 4096;
+
+void rmsnorm_row(const float* x, const float* w, float eps, int64_t d, float* out) {
+  float ss = 0.f;
 #pragma omp simd reduction(+ : ss)
-    for (int64_t j = 0; j < d; ++j) ss += xi[j] * xi[j];
-    const float scale = 1.f / std::sqrt(ss / float(d) + eps);
+  for (int64_t j = 0; j < d; ++j) ss += x[j] * x[j];
+  const float scale = 1.f / std::sqrt(ss / float(d) + eps);
 #pragma omp simd
-    for (int64_t j = 0; j < d; ++j) oi[j] = w[j] * (xi[j] * scale);
-  }
+  for (int64_t j = 0; j < d; ++j) out[j] = w[j] * (x[j] * scale);
+}
+
+}  // namespace
+
+void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t d, float* out) {
+#pragma omp parallel for schedule(static) if (n * d >= kMinParallelElems)
+  for (int64_t i = 0; i < n; ++i) rmsnorm_row(x + i * d, w, eps, d, out + i * d);
 }
 
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.f + std::exp(-g)) * up[i];
+  // The table is fetched here: its first use may throw (bad SLOTLM_ISA), which must not happen
+  // inside a parallel region.
+  const KernelTable& tab = kernel_table();
+  if (n < kMinParallelElems) {
+    tab.silu_mul(gate, up, n, out);
+    return;
+  }
+  const int64_t n_chunk = (n + kSiluChunk - 1) / kSiluChunk;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < n_chunk; ++c) {
+    const int64_t i = c * kSiluChunk;
+    tab.silu_mul(gate + i, up + i, std::min(kSiluChunk, n - i), out + i);
   }
 }
 
@@ -68,6 +90,13 @@ void rope_apply(float* x, int64_t n_head, int64_t d_head, const float* c, const 
       v[i + h] = x2 * c[i] + x1 * s[i];
     }
   }
+}
+
+void rope_apply_rows(float* x, int64_t n_tok, int64_t ld, int64_t n_head, int64_t d_head,
+                     const float* c, const float* s) {
+  const int64_t h = d_head / 2;
+#pragma omp parallel for schedule(static) if (n_tok * n_head * d_head >= kMinParallelElems)
+  for (int64_t t = 0; t < n_tok; ++t) rope_apply(x + t * ld, n_head, d_head, c + t * h, s + t * h);
 }
 
 }  // namespace slotlm::kernels

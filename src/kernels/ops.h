@@ -9,10 +9,12 @@ namespace slotlm::kernels {
 
 // out[i, :] = w * x[i, :] / sqrt(mean(x[i, :]^2) + eps), x/out `[n, d]`, w `[d]`.
 // Matches HF LlamaRMSNorm/Qwen2RMSNorm in f32 (variance in f32, weight applied after).
-// `out` may alias `x`.
+// `out` may alias `x`. Rows run in parallel (OpenMP) when n * d is large; each row's result does
+// not depend on n or on threading.
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t d, float* out);
 
-// out[i] = silu(gate[i]) * up[i] for i < n; `out` may alias either input.
+// out[i] = silu(gate[i]) * up[i] for i < n, through KernelTable::silu_mul of the active ISA;
+// `out` may alias either input. Large n (prefill) runs in parallel chunks (OpenMP).
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 
 // In-place softmax of `x[n]`; returns log(sum(exp(x - max))) + max (the log-normaliser).
@@ -27,5 +29,11 @@ void rope_angles(const double* inv_freq, int64_t half, int64_t pos, float* cos_o
 // Applies HF rotate-half RoPE in place to `x` `[n_head, d_head]` of one token, with `cos`/`sin`
 // `[d_head/2]` from rope_angles: x1' = x1*cos - x2*sin, x2' = x2*cos + x1*sin, x1 = x[:d/2], x2 = x[d/2:].
 void rope_apply(float* x, int64_t n_head, int64_t d_head, const float* cos, const float* sin);
+
+// rope_apply for `n_tok` tokens: token t's heads `[n_head, d_head]` start at `x + t * ld`
+// (ld >= n_head * d_head; the rest of a row is left alone) and use `cos`/`sin` `[n_tok, d_head/2]`
+// row t. Tokens run in parallel (OpenMP) when the batch is large; results equal a rope_apply loop.
+void rope_apply_rows(float* x, int64_t n_tok, int64_t ld, int64_t n_head, int64_t d_head,
+                     const float* cos, const float* sin);
 
 }  // namespace slotlm::kernels

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "kernels/attention.h"
+#include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 
@@ -73,6 +74,7 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
   const int64_t half = d_head / 2, q_dim = n_head * d_head, kv_dim = n_kv * d_head, ff = c.intermediate_size;
   if (n == 0) return;
   grow(ws, c, n);
+  // Validate everything first, on this thread: fail() must not throw inside a parallel region.
   int64_t row = 0;  // first token of the current segment
   for (const Segment& sg : segs) {
     const int64_t n_past = sg.cache->n_past();
@@ -81,12 +83,24 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
     for (int64_t i = row; i < row + sg.n_tok; ++i) {
       const int32_t t = tokens[size_t(i)];
       if (t < 0 || t >= c.vocab_size) fail("token id ", t, " is out of range [0, ", c.vocab_size, ")");
-      kernels::convert_to_f32(w_.embed.row_ptr(t), w_.embed.dtype, d, ws.x.data() + i * d);
-      kernels::rope_angles(inv_freq_.data(), half, n_past + i - row, ws.cos.data() + i * half, ws.sin.data() + i * half);
     }
     row += sg.n_tok;
   }
   if (row != n) fail("forward: segments cover ", row, " of ", n, " tokens");
+  kernels::active_isa();  // picks the kernel table now: its first use may throw (bad SLOTLM_ISA)
+  // Embedding rows and RoPE angles, in parallel over the tokens of a long segment (prefill).
+  row = 0;
+  for (const Segment& sg : segs) {
+    const int64_t n_past = sg.cache->n_past();
+#pragma omp parallel for schedule(static) if (sg.n_tok >= 32)
+    for (int64_t i = row; i < row + sg.n_tok; ++i) {
+      kernels::convert_to_f32(w_.embed.row_ptr(tokens[size_t(i)]), w_.embed.dtype, d,
+                              ws.x.data() + i * d);
+      kernels::rope_angles(inv_freq_.data(), half, n_past + i - row, ws.cos.data() + i * half,
+                           ws.sin.data() + i * half);
+    }
+    row += sg.n_tok;
+  }
   const kernels::AttentionShape shape{n_head, n_kv, d_head};
   const float eps = float(c.rms_norm_eps);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
@@ -97,12 +111,8 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
     kernels::matmul(ws.xn.data(), n, L.wq, L.bq, ws.q.data());
     kernels::matmul(ws.xn.data(), n, L.wk, L.bk, ws.k.data());
     kernels::matmul(ws.xn.data(), n, L.wv, L.bv, ws.v.data());
-    for (int64_t i = 0; i < n; ++i) {
-      const float* cs = ws.cos.data() + i * half;
-      const float* sn = ws.sin.data() + i * half;
-      kernels::rope_apply(ws.q.data() + i * q_dim, n_head, d_head, cs, sn);
-      kernels::rope_apply(ws.k.data() + i * kv_dim, n_kv, d_head, cs, sn);
-    }
+    kernels::rope_apply_rows(ws.q.data(), n, q_dim, n_head, d_head, ws.cos.data(), ws.sin.data());
+    kernels::rope_apply_rows(ws.k.data(), n, kv_dim, n_kv, d_head, ws.cos.data(), ws.sin.data());
     // Each sequence appends its keys/values to its own cache and attends over it alone.
     row = 0;
     for (const Segment& sg : segs) {

@@ -181,6 +181,29 @@ float exp_sum(const float* x, int64_t n, float shift, float scale, float* out) {
   return s;
 }
 
+// silu(g) * u through e = exp(-|g|), as in kernels_avx512.cpp: sigmoid(g) = 1 / (1 + e) for
+// g >= 0, e / (1 + e) for g < 0; e is set to 0 below -87.3 (exact result < 1.2e-36).
+inline __m256 silu_times(__m256 g, __m256 u) {
+  const __m256 a = _mm256_or_ps(g, _mm256_set1_ps(-0.f));  // -|g|
+  const __m256 keep = _mm256_cmp_ps(a, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
+  const __m256 e = _mm256_and_ps(keep, exp_nonpositive(a));
+  const __m256 neg = _mm256_cmp_ps(g, _mm256_setzero_ps(), _CMP_LT_OQ);
+  const __m256 num = _mm256_blendv_ps(g, _mm256_mul_ps(g, e), neg);
+  return _mm256_mul_ps(_mm256_div_ps(num, _mm256_add_ps(_mm256_set1_ps(1.f), e)), u);
+}
+
+void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    _mm256_storeu_ps(out + j, silu_times(_mm256_loadu_ps(gate + j), _mm256_loadu_ps(up + j)));
+  if (j < n) {  // through a zero-padded buffer, so tail elements get the same maths
+    float g[kLanes] = {}, u[kLanes] = {}, res[kLanes];
+    for (int64_t i = j; i < n; ++i) g[i - j] = gate[i], u[i - j] = up[i];
+    _mm256_storeu_ps(res, silu_times(_mm256_loadu_ps(g), _mm256_loadu_ps(u)));
+    for (int64_t i = j; i < n; ++i) out[i] = res[i - j];
+  }
+}
+
 template <int T>
 void mix_tile(const float* p, int64_t ldp, const float* v, int64_t n_keys, int64_t ldv, int64_t c,
               float* out, int64_t ldo) {
@@ -223,7 +246,7 @@ void f32_to_bf16(const float* s, int64_t n, uint16_t* d) {
 const KernelTable kTable = {
     gemv<LoadF32>, gemv<LoadBF16>, gemv<LoadF16>, axpy<LoadF32>,   axpy<LoadBF16>,  axpy<LoadF16>,
     dot_f32,       max_f32,        exp_sum,       mix_rows,        widen<LoadBF16>, widen<LoadF16>,
-    f32_to_bf16,
+    f32_to_bf16,   silu_mul,
 };
 
 }  // namespace
