@@ -108,9 +108,8 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
     // Attention block: x += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(x). The projections run
     // over all rows at once (every sequence of a batch shares one pass over the weights).
     kernels::rmsnorm(ws.x.data(), L.attn_norm, eps, n, d, ws.xn.data());
-    kernels::matmul(ws.xn.data(), n, L.wq, L.bq, ws.q.data());
-    kernels::matmul(ws.xn.data(), n, L.wk, L.bk, ws.k.data());
-    kernels::matmul(ws.xn.data(), n, L.wv, L.bv, ws.v.data());
+    const kernels::MatmulOut qkv[3] = {{L.wq, L.bq, ws.q.data()}, {L.wk, L.bk, ws.k.data()}, {L.wv, L.bv, ws.v.data()}};
+    kernels::matmul_multi(ws.xn.data(), n, qkv);
     kernels::rope_apply_rows(ws.q.data(), n, q_dim, n_head, d_head, ws.cos.data(), ws.sin.data());
     kernels::rope_apply_rows(ws.k.data(), n, kv_dim, n_kv, d_head, ws.cos.data(), ws.sin.data());
     // Each sequence appends its keys/values to its own cache and attends over it alone.
@@ -128,8 +127,8 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
     add_inplace(ws.x.data(), ws.tmp.data(), n * d);
     // MLP block: x += down(silu(gate(h)) * up(h)), h = rmsnorm(x).
     kernels::rmsnorm(ws.x.data(), L.ffn_norm, eps, n, d, ws.xn.data());
-    kernels::matmul(ws.xn.data(), n, L.w_gate, L.b_gate, ws.gate.data());
-    kernels::matmul(ws.xn.data(), n, L.w_up, L.b_up, ws.up.data());
+    const kernels::MatmulOut gate_up[2] = {{L.w_gate, L.b_gate, ws.gate.data()}, {L.w_up, L.b_up, ws.up.data()}};
+    kernels::matmul_multi(ws.xn.data(), n, gate_up);
     kernels::silu_mul(ws.gate.data(), ws.up.data(), n * ff, ws.gate.data());
     kernels::matmul(ws.gate.data(), n, L.w_down, L.b_down, ws.tmp.data());
     add_inplace(ws.x.data(), ws.tmp.data(), n * d);
