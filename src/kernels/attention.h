@@ -15,8 +15,17 @@ struct AttentionShape {
 // For query token i (absolute position n_past + i), head h, kv head g = h / (n_head / n_kv_head):
 //   out[i, h] = sum_{j <= n_past + i} softmax_j(q[i, h] . k[j, g] / sqrt(d_head)) v[j, g]
 // q `[n_tok, n_head, d_head]`, k/v `[>= n_past + n_tok, n_kv_head, d_head]` (rows per position),
-// out `[n_tok, n_head, d_head]`. Threaded over (token, head). Matches HF eager attention.
+// out `[n_tok, n_head, d_head]`; out must not overlap q, k or v. Matches HF eager attention.
+// Threaded (OpenMP) when the work is large enough. Prefill-sized calls (n_tok * group >= 16) on
+// the scalar and AVX-512 ISAs take a blocked path (blocks of 32 query rows per KV head); decode,
+// and every call on AVX2, use attention_rowwise. Both compute the same maths up to f32 rounding.
 void attention(const float* q, int64_t n_tok, int64_t n_past, const float* k, const float* v,
                const AttentionShape& s, float* out);
+
+// Same contract as attention(), always the per-(token, KV head) path: one gemv of the group's
+// query rows against the keys, softmax, one mix_rows. attention() uses it for decode; public so
+// that tests and benchmarks can compare the two paths.
+void attention_rowwise(const float* q, int64_t n_tok, int64_t n_past, const float* k,
+                       const float* v, const AttentionShape& s, float* out);
 
 }  // namespace slotlm::kernels
