@@ -62,6 +62,12 @@ double softmax_inplace(float* x, int64_t n) {
   return std::log(sum) + double(mx);
 }
 
+float exp_shifted(const float* x, int64_t n, float shift, float* out) {
+  return kernel_table().exp_sum(x, n, shift, 1.f, out);
+}
+
+float max_value(const float* x, int64_t n) { return kernel_table().max_f32(x, n); }
+
 int64_t argmax(const float* x, int64_t n) {
   int64_t best = 0;
   for (int64_t i = 1; i < n; ++i)

@@ -20,6 +20,14 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 // In-place softmax of `x[n]`; returns log(sum(exp(x - max))) + max (the log-normaliser).
 double softmax_inplace(float* x, int64_t n);
 
+// out[i] = exp(x[i] - shift) for x[i] <= shift (softmax numerators, shift = the row maximum);
+// returns their f32 sum. SIMD polynomial, a few ulp from std::exp; values below ~1e-38 become 0.
+// `out` may alias `x`. Single-threaded (callers thread over rows).
+float exp_shifted(const float* x, int64_t n, float shift, float* out);
+
+// max_i x[i] (n >= 1).
+float max_value(const float* x, int64_t n);
+
 // Index of the largest `x[i]` (first one on ties).
 int64_t argmax(const float* x, int64_t n);
 

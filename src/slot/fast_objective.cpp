@@ -21,6 +21,7 @@
 
 #include "core/dtype.h"
 #include "kernels/matmul.h"
+#include "kernels/ops.h"
 #include "slot/objective.h"
 
 namespace slotlm::slot {
@@ -73,9 +74,9 @@ class FastObjective : public Objective {
 
   double evaluate(const float* u, const float* delta, float* r) override {
     const int n_thr = omp_get_max_threads();
-    float mu = *std::max_element(u, u + V_);
+    const float mu = kernels::max_value(u, V_);
     e_.resize(size_t(V_));
-    for (int64_t v = 0; v < V_; ++v) e_[size_t(v)] = std::exp(u[v] - mu);
+    kernels::exp_shifted(u, V_, mu, e_.data());
     if (r) acc_.assign(size_t(n_thr) * size_t(V_), 0.f);
     fallback_.assign(size_t(V_), 0.0);
     double loss = 0;
@@ -112,6 +113,7 @@ class FastObjective : public Objective {
     }
     const double inv_rows = 1.0 / double(n_rows_);
     if (r) {
+#pragma omp parallel for schedule(static) if (V_ * n_thr >= (1 << 16))
       for (int64_t v = 0; v < V_; ++v) {
         double s = 0;
         for (int t = 0; t < n_thr; ++t) s += acc_[size_t(t) * size_t(V_) + size_t(v)];
@@ -130,10 +132,10 @@ class FastObjective : public Objective {
 #pragma omp parallel for schedule(static) if ((c1 - c0) * V_ >= (1 << 16))
     for (int64_t n = c0; n < c1; ++n) {
       float* z = Z + (n - c0) * V_;
-      const float mx = *std::max_element(z, z + V_);
+      const float mx = kernels::max_value(z, V_);
       row_max_[size_t(n)] = mx;
       z0_label_[size_t(n)] = z[ids_[size_t(n + 1)]];
-      for (int64_t v = 0; v < V_; ++v) z[v] = std::exp(z[v] - mx);
+      kernels::exp_shifted(z, V_, mx, z);
     }
   }
 

@@ -117,6 +117,41 @@ TEST_P(SiluIsa, ThreadedOpEqualsOneTableCall) {
   }
 }
 
+// exp_shifted / max_value (softmax numerators of SLOT's cached rows) on every ISA against double
+// std::exp: the SIMD polynomial is within a few ulp, so 1e-6 relative per element (8 ulp) holds;
+// arguments below -87.3 may flush to 0 (their true values are < 1e-37).
+constexpr double kExpRel = 1e-6;
+constexpr double kExpFlush = 1e-37;
+// Their f32 sum: up to ~10^4 additions per SIMD lane, rounding error ~sqrt(10^4) * 6e-8 typical,
+// n * 6e-8 worst; 1e-4 relative bounds both at these sizes.
+constexpr double kExpSumRel = 1e-4;
+
+TEST_P(SiluIsa, ExpShiftedAndMaxMatchReference) {
+  IsaGuard guard(GetParam());
+  std::mt19937 rng(5);
+  for (int64_t n : {1, 15, 16, 17, 1000, 151936}) {
+    std::vector<float> x = random_floats(size_t(n), rng, 30.f);
+    if (n > 20) x[7] = -200.f, x[9] = 85.f;
+    const float mx = kernels::max_value(x.data(), n);
+    EXPECT_EQ(mx, *std::max_element(x.begin(), x.end())) << "n=" << n;
+    std::vector<float> out(static_cast<size_t>(n));
+    const float sum = kernels::exp_shifted(x.data(), n, mx, out.data());
+    double want_sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = std::exp(double(x[size_t(i)] - mx));  // the f32 difference, as the kernel takes it
+      want_sum += want;
+      if (want < kExpFlush) {
+        EXPECT_LE(out[size_t(i)], kExpFlush) << "n=" << n << " i=" << i;
+      } else {
+        EXPECT_NEAR(out[size_t(i)], want, kExpRel * want) << "n=" << n << " i=" << i;
+      }
+    }
+    EXPECT_NEAR(sum, want_sum, kExpSumRel * want_sum) << "n=" << n;
+    kernels::exp_shifted(x.data(), n, mx, x.data());  // in place gives the same values
+    EXPECT_EQ(std::memcmp(x.data(), out.data(), out.size() * sizeof(float)), 0);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, SiluIsa, ::testing::ValuesIn(supported_isas()), [](const auto& info) {
   return std::string(kernels::isa_name(info.param));
 });
