@@ -120,6 +120,8 @@ std::vector<GenerateResult> generate_batch(const model::Model& m, std::span<cons
   }
   std::vector<int32_t> next;
   std::vector<model::KvCache*> caches;
+  std::vector<size_t> still;  // reused: nothing is allocated per token once the buffers have grown
+  still.reserve(B);
   Timer t;
   while (!active.empty()) {
     const int64_t n = int64_t(active.size());
@@ -127,7 +129,7 @@ std::vector<GenerateResult> generate_batch(const model::Model& m, std::span<cons
       if (const float* delta = seqs[active[size_t(k)]].delta)
         for (int64_t j = 0; j < d; ++j) h[size_t(k * d + j)] += delta[j];
     m.lm_head(h.data(), n, logits.data());
-    std::vector<size_t> still;
+    still.clear();
     next.clear();
     caches.clear();
     for (int64_t k = 0; k < n; ++k) {
@@ -150,7 +152,7 @@ std::vector<GenerateResult> generate_batch(const model::Model& m, std::span<cons
       next.push_back(id);
       caches.push_back(&s.cache);
     }
-    active = std::move(still);
+    active.swap(still);
     if (active.empty()) break;
     if (active.size() == 1) {
       m.forward(next, *caches[0], ws, h.data());

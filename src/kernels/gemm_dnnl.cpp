@@ -29,13 +29,14 @@ struct Prim {
   dnnl::memory::desc src, wei, bias, dst;
 };
 
-// One primitive per (n, m, k, dtype, bias?): creation costs ~0.1-1 ms (JIT), execution reuses it.
-// Prefill sees one n per prompt length, so the cache stays small.
-const Prim& get_prim(int64_t n, int64_t m, int64_t k, DType wt, bool has_bias) {
+// One primitive per (n, m, k, dtype, bias?, accumulate?): creation costs ~0.1-1 ms (JIT), execution
+// reuses it. Prefill sees one n per prompt length, so the cache stays small. `accumulate` adds the
+// product to what dst holds (oneDNN's sum post-op), for the later bf16 terms.
+const Prim& get_prim(int64_t n, int64_t m, int64_t k, DType wt, bool has_bias, bool accumulate = false) {
   static std::mutex mu;
-  static std::map<std::tuple<int64_t, int64_t, int64_t, DType, bool>, Prim> cache;
+  static std::map<std::tuple<int64_t, int64_t, int64_t, DType, bool, bool>, Prim> cache;
   std::lock_guard<std::mutex> lock(mu);
-  auto key = std::make_tuple(n, m, k, wt, has_bias);
+  auto key = std::make_tuple(n, m, k, wt, has_bias, accumulate);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   const dt in = wt == DType::kBF16 ? dt::bf16 : dt::f32;
@@ -44,8 +45,14 @@ const Prim& get_prim(int64_t n, int64_t m, int64_t k, DType wt, bool has_bias) {
   p.wei = dnnl::memory::desc({k, m}, in, tag::ba);  // W `[m, k]` row-major is W^T in `ba` order
   p.dst = dnnl::memory::desc({n, m}, dt::f32, tag::ab);
   if (has_bias) p.bias = dnnl::memory::desc({1, m}, dt::f32, tag::ab);
-  auto pd = has_bias ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(p.src, p.wei, p.bias, p.dst), cpu_engine())
-                     : dnnl::matmul::primitive_desc(dnnl::matmul::desc(p.src, p.wei, p.dst), cpu_engine());
+  dnnl::primitive_attr attr;
+  if (accumulate) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.f);
+    attr.set_post_ops(ops);
+  }
+  auto pd = has_bias ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(p.src, p.wei, p.bias, p.dst), attr, cpu_engine())
+                     : dnnl::matmul::primitive_desc(dnnl::matmul::desc(p.src, p.wei, p.dst), attr, cpu_engine());
   p.prim = dnnl::matmul(pd);
   return cache.emplace(key, std::move(p)).first->second;
 }
@@ -78,18 +85,15 @@ void dnnl_matmul(const float* x, int64_t n, const MatView& w, const float* bias,
     return;
   }
   // bf16 weights: x = x_0 + x_1 (+ x_2), each term the bf16 rounding of what the previous ones
-  // leave, stacked as rows of one bf16 source `[terms * n, k]`. Products of bf16 numbers are exact
-  // in f32, so y = sum_t x_t W^T carries only the last term's rounding: relative error ~2^-9 for
-  // 1 term, ~2^-17 for 2 (default), ~2^-25 (f32 level) for 3. One matmul call keeps AMX busy and
-  // shares oneDNN's per-call weight repacking across the terms.
+  // leave. Products of bf16 numbers are exact in f32, so y = sum_t x_t W^T carries only the last
+  // term's rounding: relative error ~2^-9 for 1 term, ~2^-17 for 2 (default), ~2^-25 (f32 level)
+  // for 3. The first term writes y (with the bias), each later one adds its product to y in
+  // oneDNN's sum post-op: no [terms * n, m] staging buffer (621 MB for SLOT's z0 of a 512-token
+  // prompt on a 152k vocabulary) and no extra pass over y.
   const int terms = g_bf16_terms;
-  const int64_t rows = terms * n;
   thread_local std::vector<uint16_t> xb;
-  thread_local std::vector<float> yt;
-  xb.resize(size_t(rows * k));
-  if (terms > 1) yt.resize(size_t(rows * m));
-  uint16_t* xbp = xb.data();  // the caller's buffers (thread_local names differ per thread)
-  float* ytp = terms > 1 ? yt.data() : y;
+  xb.resize(size_t(terms * n * k));
+  uint16_t* xbp = xb.data();  // the caller's buffer (thread_local names differ per thread)
   const KernelTable& t = kernel_table();
 #pragma omp parallel if (n * k >= (1 << 15))
   {
@@ -107,21 +111,16 @@ void dnnl_matmul(const float* x, int64_t n, const MatView& w, const float* bias,
       }
     }
   }
-  const Prim& p = get_prim(rows, m, k, w.dtype, terms == 1 && bias != nullptr);
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(p.src, e, xbp)},
-                                             {DNNL_ARG_WEIGHTS, dnnl::memory(p.wei, e, const_cast<void*>(w.data))},
-                                             {DNNL_ARG_DST, dnnl::memory(p.dst, e, ytp)}};
-  if (terms == 1 && bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(p.bias, e, const_cast<float*>(bias)));
-  p.prim.execute(s, args);
-  s.wait();
-  if (terms == 1) return;
-#pragma omp parallel for schedule(static) if (n * m >= (1 << 15))
-  for (int64_t i = 0; i < n; ++i) {
-    float* yi = y + i * m;
-    const float* part = ytp + i * m;
-    for (int64_t j = 0; j < m; ++j) yi[j] = part[j] + (bias ? bias[j] : 0.f);
-    for (int term = 1; term < terms; ++term) t.axpy_f32(1.f, ytp + (term * n + i) * m, m, yi);
+  for (int term = 0; term < terms; ++term) {
+    const bool first = term == 0;
+    const Prim& p = get_prim(n, m, k, w.dtype, first && bias != nullptr, !first);
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(p.src, e, xbp + term * n * k)},
+                                               {DNNL_ARG_WEIGHTS, dnnl::memory(p.wei, e, const_cast<void*>(w.data))},
+                                               {DNNL_ARG_DST, dnnl::memory(p.dst, e, y)}};
+    if (first && bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(p.bias, e, const_cast<float*>(bias)));
+    p.prim.execute(s, args);
   }
+  s.wait();
 }
 
 }  // namespace slotlm::kernels::detail
