@@ -20,8 +20,7 @@ void add_model_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("-t,--threads", f.threads, "threads (0 = all cores)")->capture_default_str();
   app.add_option("--precision", f.precision,
                  "bf16 weights, prefill-sized matmuls: fast (activations rounded to bf16, as PyTorch's bf16 "
-                 "model and llama.cpp do), exact (2 bf16 terms, ~1e-5 relative) or full (3 terms, f32 level)")
-      ->check(CLI::IsMember({"fast", "exact", "full"}));
+                 "model and llama.cpp do), exact (2 bf16 terms, ~1e-5 relative; default) or full (3 terms, f32 level)");
 }
 
 void add_sampling_flags(CLI::App& app, CommonFlags& f) {
@@ -46,9 +45,12 @@ void add_slot_flags(CLI::App& app, CommonFlags& f) {
 }
 
 std::unique_ptr<model::Model> load_model(const CommonFlags& f) {
+  if (!f.precision.empty()) {
+    const int terms = f.precision == "fast" ? 1 : f.precision == "exact" ? 2 : f.precision == "full" ? 3 : 0;
+    if (terms == 0) fail("--precision must be fast, exact or full, got '", f.precision, "'");
+    kernels::set_bf16_gemm_terms(terms);
+  }
   const int n_thr = set_threads(f.threads);
-  if (!f.precision.empty())
-    kernels::set_bf16_gemm_terms(f.precision == "fast" ? 1 : f.precision == "exact" ? 2 : 3);
   Timer t;
   auto m = model::Model::load(f.model_dir);
   const auto& c = m->config();

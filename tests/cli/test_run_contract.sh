@@ -74,6 +74,7 @@ expect_error "slot-lr" run -m "$M" --prompt-ids "$PROMPT" --slot-steps 2 --slot-
 expect_error "slot-lr" run -m "$M" --prompt-ids "$PROMPT" --slot-steps 2 --slot-lr nan
 expect_error "slot-betas" run -m "$M" --prompt-ids "$PROMPT" --slot-betas 0.9
 expect_error "slot-path" run -m "$M" --prompt-ids "$PROMPT" --slot-path quick
+expect_error "precision" run -m "$M" --prompt-ids "$PROMPT" --precision bf16
 expect_error "top-p" run -m "$M" --prompt-ids "$PROMPT" --temp 1 --top-p 0
 expect_error "out of range" run -m "$M" --prompt-ids "1 2 99999"
 expect_error "prompt-ids" run -m "$M" --prompt-ids "1 x 3"
