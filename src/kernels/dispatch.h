@@ -62,6 +62,12 @@ struct KernelTable {
   // SIMD tables use their own exp: within a few ulp of the scalar table, except that results below
   // ~1e-35 in magnitude (gate < -87.3) come out as 0.
   void (*silu_mul)(const float* gate, const float* up, int64_t n, float* out);
+  // y[j] += sum_{r < rows} x[r] * w[r * ldw + j], j < k, rows added one after another in order
+  // (each a fused multiply-add per element, so the result equals `rows` axpy calls bit for bit;
+  // rows with x[r] == 0 may be skipped). The transposed product W^T x of SLOT's gradient.
+  void (*gemv_t_f32)(const float* x, const float* w, int64_t rows, int64_t k, int64_t ldw, float* y);
+  void (*gemv_t_bf16)(const float* x, const uint16_t* w, int64_t rows, int64_t k, int64_t ldw, float* y);
+  void (*gemv_t_f16)(const float* x, const uint16_t* w, int64_t rows, int64_t k, int64_t ldw, float* y);
 };
 
 // The table of the active ISA.

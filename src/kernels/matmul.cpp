@@ -178,12 +178,11 @@ void matvec_t(const float* x, const MatView& w, float* y) {
     float* acc = partial.data() + size_t(t) * size_t(k);
     int64_t r0, r1;
     thread_rows(m, t, nt, &r0, &r1);
-    for (int64_t r = r0; r < r1; ++r) {
-      if (x[r] == 0.f) continue;
+    if (r1 > r0) {
       switch (w.dtype) {
-        case DType::kF32: tab.axpy_f32(x[r], reinterpret_cast<const float*>(w.row_ptr(r)), k, acc); break;
-        case DType::kBF16: tab.axpy_bf16(x[r], reinterpret_cast<const uint16_t*>(w.row_ptr(r)), k, acc); break;
-        case DType::kF16: tab.axpy_f16(x[r], reinterpret_cast<const uint16_t*>(w.row_ptr(r)), k, acc); break;
+        case DType::kF32: tab.gemv_t_f32(x + r0, reinterpret_cast<const float*>(w.row_ptr(r0)), r1 - r0, k, k, acc); break;
+        case DType::kBF16: tab.gemv_t_bf16(x + r0, reinterpret_cast<const uint16_t*>(w.row_ptr(r0)), r1 - r0, k, k, acc); break;
+        case DType::kF16: tab.gemv_t_f16(x + r0, reinterpret_cast<const uint16_t*>(w.row_ptr(r0)), r1 - r0, k, k, acc); break;
       }
     }
   }

@@ -133,6 +133,38 @@ TEST(Matmul, LargeF32BatchIsExactToF32) {
   EXPECT_LE(nmse(y.data(), ref.data(), y.size()), kNmseF32);
 }
 
+// KernelTable::gemv_t_* adds rows in order with one FMA each: bit-equal to the same table's axpy
+// called row by row (its contract), for row counts around the 4-row pass, column tails, a row
+// stride wider than k, misaligned weights and zero coefficients.
+TEST_P(GemvIsa, GemvTransposedEqualsRowByRowAxpy) {
+  const kernels::KernelTable& tab = kernels::kernel_table(GetParam());
+  std::mt19937 rng(13);
+  for (DType t : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (int64_t rows : {0, 1, 3, 4, 5, 8, 11}) {
+      for (int64_t k : {1, 15, 16, 17, 77, 896}) {
+        const int64_t ldw = k + 3;
+        TestWeights w = make_weights(t, size_t(rows * ldw + 1), rng, 1);
+        std::vector<float> x = random_floats(size_t(rows + 1), rng);
+        if (rows > 2) x[2] = 0.f;
+        std::vector<float> want = random_floats(size_t(k), rng), got = want;
+        const size_t es = dtype_size(t);
+        for (int64_t r = 0; r < rows; ++r) {
+          const void* row = w.data(es * size_t(1 + r * ldw));
+          if (t == DType::kF32) tab.axpy_f32(x[size_t(r)], static_cast<const float*>(row), k, want.data());
+          if (t == DType::kBF16) tab.axpy_bf16(x[size_t(r)], static_cast<const uint16_t*>(row), k, want.data());
+          if (t == DType::kF16) tab.axpy_f16(x[size_t(r)], static_cast<const uint16_t*>(row), k, want.data());
+        }
+        const void* w0 = w.data(es);
+        if (t == DType::kF32) tab.gemv_t_f32(x.data(), static_cast<const float*>(w0), rows, k, ldw, got.data());
+        if (t == DType::kBF16) tab.gemv_t_bf16(x.data(), static_cast<const uint16_t*>(w0), rows, k, ldw, got.data());
+        if (t == DType::kF16) tab.gemv_t_f16(x.data(), static_cast<const uint16_t*>(w0), rows, k, ldw, got.data());
+        EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+            << kernels::isa_name(GetParam()) << " " << dtype_name(t) << " rows=" << rows << " k=" << k;
+      }
+    }
+  }
+}
+
 // matmul_multi (one parallel region over the rows of several weights) gives the same bits as one
 // matmul per weight: each output row is the same dot product, whatever thread or tile computes it.
 TEST_P(GemvIsa, MatmulMultiEqualsSeparateMatmuls) {

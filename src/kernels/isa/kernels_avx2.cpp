@@ -243,10 +243,16 @@ void f32_to_bf16(const float* s, int64_t n, uint16_t* d) {
   for (int64_t j = 0; j < n; ++j) d[j] = to_bf16_scalar(s[j]);
 }
 
+template <class L>
+void gemv_t(const float* x, const typename L::T* w, int64_t rows, int64_t k, int64_t ldw, float* y) {
+  for (int64_t r = 0; r < rows; ++r)
+    if (x[r] != 0.f) axpy<L>(x[r], w + r * ldw, k, y);
+}
+
 const KernelTable kTable = {
-    gemv<LoadF32>, gemv<LoadBF16>, gemv<LoadF16>, axpy<LoadF32>,   axpy<LoadBF16>,  axpy<LoadF16>,
-    dot_f32,       max_f32,        exp_sum,       mix_rows,        widen<LoadBF16>, widen<LoadF16>,
-    f32_to_bf16,   silu_mul,
+    gemv<LoadF32>,   gemv<LoadBF16>,   gemv<LoadF16>,  axpy<LoadF32>,   axpy<LoadBF16>,  axpy<LoadF16>,
+    dot_f32,         max_f32,          exp_sum,        mix_rows,        widen<LoadBF16>, widen<LoadF16>,
+    f32_to_bf16,     silu_mul,         gemv_t<LoadF32>, gemv_t<LoadBF16>, gemv_t<LoadF16>,
 };
 
 }  // namespace

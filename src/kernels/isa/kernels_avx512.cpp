@@ -257,10 +257,48 @@ void f32_to_bf16(const float* s, int64_t n, uint16_t* d) {
   }
 }
 
+// Four rows per pass: y is loaded and stored once per four rows, four weight streams are in flight,
+// and the next four rows are prefetched (~13 -> ~21 GB/s on SLOT's 151936 x 896 bf16 W^T r).
+// Within a pass the rows are added in order with one FMA each, as four axpy calls would.
+template <class L>
+void gemv_t(const float* x, const typename L::T* w, int64_t rows, int64_t k, int64_t ldw, float* y) {
+  constexpr int64_t kLine = 64 / int64_t(sizeof(typename L::T));
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const typename L::T* w0 = w + r * ldw;
+    const typename L::T* next = w0 + 4 * ldw;
+    const __m512 a0 = _mm512_set1_ps(x[r]), a1 = _mm512_set1_ps(x[r + 1]);
+    const __m512 a2 = _mm512_set1_ps(x[r + 2]), a3 = _mm512_set1_ps(x[r + 3]);
+    int64_t j = 0;
+    for (; j + kLanes <= k; j += kLanes) {
+      if (j % kLine == 0)
+        for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(next + i * ldw + j), _MM_HINT_T0);
+      __m512 v = _mm512_loadu_ps(y + j);
+      v = _mm512_fmadd_ps(a0, L::load(w0 + j), v);
+      v = _mm512_fmadd_ps(a1, L::load(w0 + ldw + j), v);
+      v = _mm512_fmadd_ps(a2, L::load(w0 + 2 * ldw + j), v);
+      v = _mm512_fmadd_ps(a3, L::load(w0 + 3 * ldw + j), v);
+      _mm512_storeu_ps(y + j, v);
+    }
+    if (j < k) {
+      const int64_t n = k - j;
+      const __mmask16 m = tail_mask(n);
+      __m512 v = _mm512_maskz_loadu_ps(m, y + j);
+      v = _mm512_fmadd_ps(a0, L::load_tail(w0 + j, n), v);
+      v = _mm512_fmadd_ps(a1, L::load_tail(w0 + ldw + j, n), v);
+      v = _mm512_fmadd_ps(a2, L::load_tail(w0 + 2 * ldw + j, n), v);
+      v = _mm512_fmadd_ps(a3, L::load_tail(w0 + 3 * ldw + j, n), v);
+      _mm512_mask_storeu_ps(y + j, m, v);
+    }
+  }
+  for (; r < rows; ++r)
+    if (x[r] != 0.f) axpy<L>(x[r], w + r * ldw, k, y);
+}
+
 const KernelTable kTable = {
-    gemv<LoadF32>, gemv<LoadBF16>, gemv<LoadF16>, axpy<LoadF32>,   axpy<LoadBF16>,  axpy<LoadF16>,
-    dot_f32,       max_f32,        exp_sum,       mix_rows,        widen<LoadBF16>, widen<LoadF16>,
-    f32_to_bf16,   silu_mul,
+    gemv<LoadF32>,   gemv<LoadBF16>,   gemv<LoadF16>,  axpy<LoadF32>,   axpy<LoadBF16>,  axpy<LoadF16>,
+    dot_f32,         max_f32,          exp_sum,        mix_rows,        widen<LoadBF16>, widen<LoadF16>,
+    f32_to_bf16,     silu_mul,         gemv_t<LoadF32>, gemv_t<LoadBF16>, gemv_t<LoadF16>,
 };
 
 }  // namespace

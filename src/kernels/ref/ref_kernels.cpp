@@ -31,6 +31,11 @@ void axpy(float a, const void* w, int64_t n, float* y) {
   for (int64_t j = 0; j < n; ++j) y[j] += a * Load(w, j);
 }
 
+template <float (*Load)(const void*, int64_t), class T>
+void gemv_t(const float* x, const T* w, int64_t rows, int64_t k, int64_t ldw, float* y) {
+  for (int64_t r = 0; r < rows; ++r) axpy<Load>(x[r], w + r * ldw, k, y);
+}
+
 const KernelTable kTable = {
     [](const float* x, int64_t n, const float* w, int64_t rows, int64_t k, int64_t ldw, const float* b,
        float* y, int64_t ldy) { gemv<load_f32>(x, n, w, rows, k, ldw, b, y, ldy); },
@@ -77,6 +82,9 @@ const KernelTable kTable = {
       // exp(-g) overflows to inf for g < -88.7, and g / inf = -0: finite for finite inputs.
       for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
     },
+    gemv_t<load_f32, float>,
+    gemv_t<load_bf16, uint16_t>,
+    gemv_t<load_f16, uint16_t>,
 };
 
 }  // namespace
