@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "kernels/dispatch.h"
+#include "kernels/ops.h"
 
 namespace slotlm::kernels::detail {
 
@@ -24,6 +25,12 @@ dnnl::engine& cpu_engine() {
   return e;
 }
 
+// One stream per calling thread (server workers run products concurrently).
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream s(cpu_engine());
+  return s;
+}
+
 struct Prim {
   dnnl::matmul prim;
   dnnl::memory::desc src, wei, bias, dst;
@@ -32,17 +39,20 @@ struct Prim {
 // One primitive per (n, m, k, dtype, bias?, accumulate?): creation costs ~0.1-1 ms (JIT), execution
 // reuses it. Prefill sees one n per prompt length, so the cache stays small. `accumulate` adds the
 // product to what dst holds (oneDNN's sum post-op), for the later bf16 terms.
-const Prim& get_prim(int64_t n, int64_t m, int64_t k, DType wt, bool has_bias, bool accumulate = false) {
+// `src_t`: the source `[n, k]` is stored transposed (`[k, n]` row-major, tag ba); the weights
+// operand `[k, m]` is stored as `[m, k]` row-major (tag ba) unless `wei_plain` (tag ab).
+const Prim& get_prim(int64_t n, int64_t m, int64_t k, DType wt, bool has_bias, bool accumulate = false,
+                     bool src_t = false, bool wei_plain = false) {
   static std::mutex mu;
-  static std::map<std::tuple<int64_t, int64_t, int64_t, DType, bool, bool>, Prim> cache;
+  static std::map<std::tuple<int64_t, int64_t, int64_t, DType, bool, bool, bool, bool>, Prim> cache;
   std::lock_guard<std::mutex> lock(mu);
-  auto key = std::make_tuple(n, m, k, wt, has_bias, accumulate);
+  auto key = std::make_tuple(n, m, k, wt, has_bias, accumulate, src_t, wei_plain);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   const dt in = wt == DType::kBF16 ? dt::bf16 : dt::f32;
   Prim p;
-  p.src = dnnl::memory::desc({n, k}, in, tag::ab);
-  p.wei = dnnl::memory::desc({k, m}, in, tag::ba);  // W `[m, k]` row-major is W^T in `ba` order
+  p.src = dnnl::memory::desc({n, k}, in, src_t ? tag::ba : tag::ab);
+  p.wei = dnnl::memory::desc({k, m}, in, wei_plain ? tag::ab : tag::ba);  // W `[m, k]` row-major is W^T in `ba` order
   p.dst = dnnl::memory::desc({n, m}, dt::f32, tag::ab);
   if (has_bias) p.bias = dnnl::memory::desc({1, m}, dt::f32, tag::ab);
   dnnl::primitive_attr attr;
@@ -70,57 +80,96 @@ void set_bf16_terms(int terms) {
 
 int bf16_terms() { return g_bf16_terms; }
 
-void dnnl_matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
-  const int64_t m = w.rows, k = w.cols;
-  dnnl::engine& e = cpu_engine();
-  thread_local dnnl::stream s(e);
-  if (w.dtype != DType::kBF16) {
-    const Prim& p = get_prim(n, m, k, w.dtype, bias != nullptr);
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(p.src, e, const_cast<float*>(x))},
-                                               {DNNL_ARG_WEIGHTS, dnnl::memory(p.wei, e, const_cast<void*>(w.data))},
-                                               {DNNL_ARG_DST, dnnl::memory(p.dst, e, y)}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(p.bias, e, const_cast<float*>(bias)));
-    p.prim.execute(s, args);
-    s.wait();
-    return;
-  }
-  // bf16 weights: x = x_0 + x_1 (+ x_2), each term the bf16 rounding of what the previous ones
-  // leave. Products of bf16 numbers are exact in f32, so y = sum_t x_t W^T carries only the last
-  // term's rounding: relative error ~2^-9 for 1 term, ~2^-17 for 2 (default), ~2^-25 (f32 level)
-  // for 3. The first term writes y (with the bias), each later one adds its product to y in
-  // oneDNN's sum post-op: no [terms * n, m] staging buffer (621 MB for SLOT's z0 of a 512-token
-  // prompt on a 152k vocabulary) and no extra pass over y.
-  const int terms = g_bf16_terms;
-  thread_local std::vector<uint16_t> xb;
-  xb.resize(size_t(terms * n * k));
+namespace {
+
+// x `[rows, cols]` f32 as `terms` bf16 matrices of the same shape, stacked: x = x_0 + x_1 (+ x_2),
+// each term the bf16 rounding of what the previous ones leave. Products of bf16 numbers are exact
+// in f32, so sum_t x_t W^T carries only the last term's rounding: relative error ~2^-9 for 1 term,
+// ~2^-17 for 2 (default), ~2^-25 (f32 level) for 3. `slot` picks one of two per-thread buffers
+// (dnnl_swiglu holds two splits at once).
+const uint16_t* split_terms(const float* x, int64_t rows, int64_t cols, int terms, int slot = 0) {
+  thread_local std::vector<uint16_t> buf[2];
+  std::vector<uint16_t>& xb = buf[slot];
+  xb.resize(size_t(terms * rows * cols));
   uint16_t* xbp = xb.data();  // the caller's buffer (thread_local names differ per thread)
   const KernelTable& t = kernel_table();
-#pragma omp parallel if (n * k >= (1 << 15))
+#pragma omp parallel if (rows * cols >= (1 << 15))
   {
-    std::vector<float> rest(static_cast<size_t>(k)), back(static_cast<size_t>(k));
+    std::vector<float> rest(static_cast<size_t>(cols)), back(static_cast<size_t>(cols));
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      std::copy_n(x + i * k, k, rest.data());
+    for (int64_t i = 0; i < rows; ++i) {
+      std::copy_n(x + i * cols, cols, rest.data());
       for (int term = 0; term < terms; ++term) {
-        uint16_t* dst = xbp + (term * n + i) * k;
-        t.f32_to_bf16(rest.data(), k, dst);
+        uint16_t* dst = xbp + (term * rows + i) * cols;
+        t.f32_to_bf16(rest.data(), cols, dst);
         if (term + 1 < terms) {
-          t.bf16_to_f32(dst, k, back.data());
-          for (int64_t j = 0; j < k; ++j) rest[size_t(j)] -= back[size_t(j)];  // exact (Sterbenz)
+          t.bf16_to_f32(dst, cols, back.data());
+          for (int64_t j = 0; j < cols; ++j) rest[size_t(j)] -= back[size_t(j)];  // exact (Sterbenz)
         }
       }
     }
   }
+  return xbp;
+}
+
+// Runs `p` on the calling thread's stream (no wait); `bias` only when the primitive has one.
+void execute(const Prim& p, const void* src, const void* wei, const float* bias, float* dst) {
+  dnnl::engine& e = cpu_engine();
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(p.src, e, const_cast<void*>(src))},
+                                             {DNNL_ARG_WEIGHTS, dnnl::memory(p.wei, e, const_cast<void*>(wei))},
+                                             {DNNL_ARG_DST, dnnl::memory(p.dst, e, dst)}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(p.bias, e, const_cast<float*>(bias)));
+  p.prim.execute(thread_stream(), args);
+}
+
+}  // namespace
+
+void dnnl_matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
+  const int64_t m = w.rows, k = w.cols;
+  dnnl::stream& s = thread_stream();
+  if (w.dtype != DType::kBF16) {  // f32: f32 source, f32 accumulation
+    execute(get_prim(n, m, k, w.dtype, bias != nullptr), x, w.data, bias, y);
+    s.wait();
+    return;
+  }
+  const int terms = g_bf16_terms;
+  const uint16_t* xb = split_terms(x, n, k, terms);
   for (int term = 0; term < terms; ++term) {
     const bool first = term == 0;
     const Prim& p = get_prim(n, m, k, w.dtype, first && bias != nullptr, !first);
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(p.src, e, xbp + term * n * k)},
-                                               {DNNL_ARG_WEIGHTS, dnnl::memory(p.wei, e, const_cast<void*>(w.data))},
-                                               {DNNL_ARG_DST, dnnl::memory(p.dst, e, y)}};
-    if (first && bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(p.bias, e, const_cast<float*>(bias)));
-    p.prim.execute(s, args);
+    execute(p, xb + term * n * k, w.data, first ? bias : nullptr, y);
   }
   s.wait();
+}
+
+bool dnnl_swiglu(const float* x, int64_t n, const MatView& wg, const MatView& wu, const MatView& wd,
+                 const float* bd, float* gate, float* up, float* y) {
+  const int64_t d = wg.cols, ff = wg.rows;
+  if (wg.dtype != DType::kBF16 || wu.dtype != DType::kBF16 || wd.dtype != DType::kBF16) return false;
+  if (wu.rows != ff || wu.cols != d || wd.rows != d || wd.cols != ff) return false;
+  dnnl::stream& s = thread_stream();
+  const int terms = g_bf16_terms;
+  // gate^T, up^T `[ff, n]` = W `[ff, d]` (the source) times the terms of x^T (the weights operand,
+  // x `[n, d]` row-major is x^T in `ba` order).
+  const uint16_t* xb = split_terms(x, n, d, terms);
+  for (const auto& [w, out] : {std::pair{&wg, gate}, std::pair{&wu, up}}) {
+    for (int term = 0; term < terms; ++term) {
+      const Prim& p = get_prim(ff, n, d, DType::kBF16, false, term > 0, false, false);
+      execute(p, w->data, xb + term * n * d, nullptr, out);
+    }
+  }
+  s.wait();
+  // h^T = silu(gate^T) * up^T (element-wise: the layout does not matter), split into bf16 terms of
+  // the same `[ff, n]` layout, which is h `[n, ff]` in `ba` order: the down projection's source.
+  silu_mul(gate, up, ff * n, gate);
+  const uint16_t* hb = split_terms(gate, ff, n, terms, 1);
+  for (int term = 0; term < terms; ++term) {
+    const bool first = term == 0;
+    const Prim& p = get_prim(n, d, ff, DType::kBF16, first && bd != nullptr, !first, true, false);
+    execute(p, hb + term * ff * n, wd.data, first ? bd : nullptr, y);
+  }
+  s.wait();
+  return true;
 }
 
 }  // namespace slotlm::kernels::detail

@@ -19,6 +19,14 @@ bool dnnl_supports(DType t);
 // f32, y is f32. Primitives are cached per shape.
 void dnnl_matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y);
 
+// The SwiGLU MLP with bf16 weights in a transposed layout: gate^T and up^T `[ff, n]` computed
+// with the weight matrix as oneDNN's source (faster than x W^T for these shapes: K = d_model is
+// short, N = d_ff long), silu*mul in place, then the down projection reads h^T as a `ba` source.
+// `gate`/`up` `[n * ff]` are scratch (left holding h^T and up^T); y `[n, d]` = h Wd^T + bd.
+// Returns false (nothing done) when the weights are not all bf16 or the shapes do not chain.
+bool dnnl_swiglu(const float* x, int64_t n, const MatView& wg, const MatView& wu, const MatView& wd,
+                 const float* bd, float* gate, float* up, float* y);
+
 // Number of bf16 terms x is split into for bf16 weights: 1 (x rounded to bf16, fastest, ~2^-9),
 // 2 (default, ~2^-17) or 3 (~2^-25, f32 level). Not thread-safe with running kernels.
 void set_bf16_terms(int terms);

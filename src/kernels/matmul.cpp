@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm_dnnl.h"
+#include "kernels/ops.h"
 
 namespace slotlm::kernels {
 
@@ -162,6 +163,17 @@ void matmul(const float* x, int64_t n, const MatView& w, const float* bias, floa
     return;
   }
   gemv(x, n, w, bias, y);
+}
+
+void swiglu_mlp(const float* x, int64_t n, const MatView& wg, const float* bg, const MatView& wu,
+                const float* bu, const MatView& wd, const float* bd, float* gate, float* up, float* y) {
+  if (!bg && !bu && use_dnnl(n, wg) && use_dnnl(n, wu) && use_dnnl(n, wd) &&
+      detail::dnnl_swiglu(x, n, wg, wu, wd, bd, gate, up, y))
+    return;
+  const MatmulOut gate_up[2] = {{wg, bg, gate}, {wu, bu, up}};
+  matmul_multi(x, n, gate_up);
+  silu_mul(gate, up, n * wg.rows, gate);
+  matmul(gate, n, wd, bd, y);
 }
 
 void matvec_t(const float* x, const MatView& w, float* y) {

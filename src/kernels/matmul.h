@@ -26,6 +26,13 @@ struct MatmulOut {
 // wake-up and barrier instead of one per weight, and every thread streams an equal share.
 void matmul_multi(const float* x, int64_t n, std::span<const MatmulOut> outs);
 
+// The SwiGLU MLP: y = (silu(x Wg^T + bg) * (x Wu^T + bu)) Wd^T + bd, x `[n, d]`, y `[n, d]`.
+// `gate`, `up` `[n, d_ff]` are scratch. Decode-sized n: gate/up in one gemv pass, then silu*mul
+// and the down gemv. Prefill-sized n with bf16 weights and no gate/up biases: oneDNN in a
+// transposed layout (gemm_dnnl.h), with the same bf16 terms as matmul().
+void swiglu_mlp(const float* x, int64_t n, const MatView& wg, const float* bg, const MatView& wu,
+                const float* bu, const MatView& wd, const float* bd, float* gate, float* up, float* y);
+
 // y[j] = sum_i x[i] W[i, j]: the transposed product g = W^T r used by SLOT's gradient.
 // x `[m]` f32, w `[m, k]`, y `[k]` f32 (overwritten). Accumulates in f32 per thread, then sums.
 void matvec_t(const float* x, const MatView& w, float* y);

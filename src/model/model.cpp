@@ -71,7 +71,7 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
   const ModelConfig& c = cfg_;
   const int64_t n = int64_t(tokens.size()), d = c.hidden_size;
   const int64_t n_head = c.num_attention_heads, n_kv = c.num_key_value_heads, d_head = c.head_dim;
-  const int64_t half = d_head / 2, q_dim = n_head * d_head, kv_dim = n_kv * d_head, ff = c.intermediate_size;
+  const int64_t half = d_head / 2, q_dim = n_head * d_head, kv_dim = n_kv * d_head;
   if (n == 0) return;
   grow(ws, c, n);
   // Validate everything first, on this thread: fail() must not throw inside a parallel region.
@@ -127,10 +127,8 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
     add_inplace(ws.x.data(), ws.tmp.data(), n * d);
     // MLP block: x += down(silu(gate(h)) * up(h)), h = rmsnorm(x).
     kernels::rmsnorm(ws.x.data(), L.ffn_norm, eps, n, d, ws.xn.data());
-    const kernels::MatmulOut gate_up[2] = {{L.w_gate, L.b_gate, ws.gate.data()}, {L.w_up, L.b_up, ws.up.data()}};
-    kernels::matmul_multi(ws.xn.data(), n, gate_up);
-    kernels::silu_mul(ws.gate.data(), ws.up.data(), n * ff, ws.gate.data());
-    kernels::matmul(ws.gate.data(), n, L.w_down, L.b_down, ws.tmp.data());
+    kernels::swiglu_mlp(ws.xn.data(), n, L.w_gate, L.b_gate, L.w_up, L.b_up, L.w_down, L.b_down, ws.gate.data(),
+                        ws.up.data(), ws.tmp.data());
     add_inplace(ws.x.data(), ws.tmp.data(), n * d);
   }
   kernels::rmsnorm(ws.x.data(), w_.final_norm, eps, n, d, hidden);

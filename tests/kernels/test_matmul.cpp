@@ -198,6 +198,59 @@ TEST_P(GemvIsa, MatmulMultiEqualsSeparateMatmuls) {
   }
 }
 
+// swiglu_mlp against a float64 SwiGLU on both of its paths: gemv (decode-sized n) and oneDNN's
+// transposed layout (prefill-sized n, forced on small shapes), plus the fallback when gate/up have
+// biases. With 1 bf16 term x and h are each rounded to bf16 once: NMSE ~2 x 1.3e-6, under
+// kNmseBf16Activations. With 2+ terms each stage errs ~2^-17 relative: NMSE ~1e-10, so 1e-9.
+constexpr double kNmseMlpTerms = 1e-9;
+
+TEST(Matmul, SwigluMlpMatchesReference) {
+  kernels::set_gemm_min_work(0);
+  std::mt19937 rng(17);
+  const int64_t d = 64, ff = 160;
+  for (int64_t n : {1, 5, 24}) {
+    for (int terms : {1, 2, 3}) {
+      kernels::set_bf16_gemm_terms(terms);
+      for (int biases = 0; biases < 3; ++biases) {  // none, down only, all (gate/up biases: fallback)
+        TestWeights wg = make_weights(DType::kBF16, size_t(ff * d), rng, 0);
+        TestWeights wu = make_weights(DType::kBF16, size_t(ff * d), rng, 0);
+        TestWeights wd = make_weights(DType::kBF16, size_t(d * ff), rng, 0);
+        std::vector<float> x = random_floats(size_t(n * d), rng), bg = random_floats(size_t(ff), rng),
+                           bu = random_floats(size_t(ff), rng), bd = random_floats(size_t(d), rng);
+        const float* pbg = biases == 2 ? bg.data() : nullptr;
+        const float* pbu = biases == 2 ? bu.data() : nullptr;
+        const float* pbd = biases >= 1 ? bd.data() : nullptr;
+        std::vector<float> gate(size_t(n * ff)), up(size_t(n * ff)), y(size_t(n * d));
+        kernels::swiglu_mlp(x.data(), n, MatView{wg.data(0), DType::kBF16, ff, d}, pbg,
+                            MatView{wu.data(0), DType::kBF16, ff, d}, pbu, MatView{wd.data(0), DType::kBF16, d, ff},
+                            pbd, gate.data(), up.data(), y.data());
+        std::vector<double> ref(size_t(n * d)), h(static_cast<size_t>(ff));
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t f = 0; f < ff; ++f) {
+            double g = pbg ? pbg[f] : 0.0, u = pbu ? pbu[f] : 0.0;
+            for (int64_t j = 0; j < d; ++j) {
+              g += double(x[size_t(i * d + j)]) * wg.values[size_t(f * d + j)];
+              u += double(x[size_t(i * d + j)]) * wu.values[size_t(f * d + j)];
+            }
+            h[size_t(f)] = g / (1.0 + std::exp(-g)) * u;
+          }
+          for (int64_t j = 0; j < d; ++j) {
+            double acc = pbd ? pbd[j] : 0.0;
+            for (int64_t f = 0; f < ff; ++f) acc += h[size_t(f)] * wd.values[size_t(j * ff + f)];
+            ref[size_t(i * d + j)] = acc;
+          }
+        }
+        const bool rounds = n >= kernels::kGemmMinRows && terms == 1;
+        EXPECT_LE(nmse(y.data(), ref.data(), y.size()),
+                  !rounds ? (n >= kernels::kGemmMinRows ? kNmseMlpTerms : kNmseF32) : kNmseBf16Activations)
+            << "n=" << n << " terms=" << terms << " biases=" << biases;
+      }
+    }
+  }
+  kernels::set_bf16_gemm_terms(2);
+  kernels::set_gemm_min_work(kernels::kGemmMinWork);
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, GemvIsa, ::testing::ValuesIn(supported_isas()),
                          [](const auto& info) { return std::string(kernels::isa_name(info.param)); });
 
