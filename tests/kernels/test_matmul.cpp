@@ -198,6 +198,25 @@ TEST_P(GemvIsa, MatmulMultiEqualsSeparateMatmuls) {
   }
 }
 
+// An LM-head-wide output (>= 16384 features, gemm_dnnl.cpp's kWideOut) takes oneDNN's transposed
+// chunks plus a tiled transpose: same bounds as the other oneDNN products, a chunk tail included.
+TEST(Matmul, WideBf16OutputMatchesReference) {
+  kernels::set_gemm_min_work(0);
+  std::mt19937 rng(19);
+  const int64_t n = 17, m = 16384 + 4096 + 37, k = 40;
+  TestWeights w = make_weights(DType::kBF16, size_t(m * k), rng, 0);
+  std::vector<float> x = random_floats(size_t(n * k), rng), bias = random_floats(size_t(m), rng);
+  std::vector<double> ref = reference(x, n, w.values, m, k, bias.data());
+  for (int terms : {1, 2, 3}) {
+    kernels::set_bf16_gemm_terms(terms);
+    std::vector<float> y(size_t(n * m));
+    kernels::matmul(x.data(), n, MatView{w.data(0), DType::kBF16, m, k}, bias.data(), y.data());
+    EXPECT_LE(nmse(y.data(), ref.data(), y.size()), terms == 1 ? kNmseBf16Activations : kNmseF32) << "terms=" << terms;
+  }
+  kernels::set_bf16_gemm_terms(2);
+  kernels::set_gemm_min_work(kernels::kGemmMinWork);
+}
+
 // swiglu_mlp against a float64 SwiGLU on both of its paths: gemv (decode-sized n) and oneDNN's
 // transposed layout (prefill-sized n, forced on small shapes), plus the fallback when gate/up have
 // biases. With 1 bf16 term x and h are each rounded to bf16 once: NMSE ~2 x 1.3e-6, under
