@@ -115,7 +115,7 @@ void bench(BenchFlags& f) {
   out["threads"] = n_threads();
   out["reps"] = f.reps;
   const int terms = kernels::bf16_gemm_terms();
-  const char* precision = terms == 1 ? "fast" : terms == 2 ? "exact" : "full";
+  const char* precision = kPrecisionNames[terms - 1];
   if (m->weights().dtype == DType::kBF16) out["precision"] = precision;
   const Stat spp = stats(pp);
   out["pp"] = {{"n", f.n_prompt}, {"tok_s", spp.median}, {"spread", spp.spread}};

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli/common.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -46,9 +47,9 @@ void add_slot_flags(CLI::App& app, CommonFlags& f) {
 
 std::unique_ptr<model::Model> load_model(const CommonFlags& f) {
   if (!f.precision.empty()) {
-    const int terms = f.precision == "fast" ? 1 : f.precision == "exact" ? 2 : f.precision == "full" ? 3 : 0;
-    if (terms == 0) fail("--precision must be fast, exact or full, got '", f.precision, "'");
-    kernels::set_bf16_gemm_terms(terms);
+    const auto* it = std::find(std::begin(kPrecisionNames), std::end(kPrecisionNames), f.precision);
+    if (it == std::end(kPrecisionNames)) fail("--precision must be fast, exact or full, got '", f.precision, "'");
+    kernels::set_bf16_gemm_terms(int(it - std::begin(kPrecisionNames)) + 1);
   }
   const int n_thr = set_threads(f.threads);
   Timer t;

@@ -51,6 +51,9 @@ gen::SamplerParams sampling_params(const CommonFlags& f, const model::Model& m);
 slot::SlotOptions slot_options(const CommonFlags& f);
 std::optional<std::vector<float>> loaded_delta(const CommonFlags& f, int64_t d_model);
 
+// The --precision names, index = number of bf16 terms - 1 (kernels::set_bf16_gemm_terms).
+inline constexpr const char* kPrecisionNames[3] = {"fast", "exact", "full"};
+
 // Parses a size like "512M", "1G", "1024" (MiB when no suffix); throws Error naming `flag`.
 size_t parse_size(const std::string& s, const std::string& flag);
 // Parses space/comma separated ids; throws Error naming `flag`.

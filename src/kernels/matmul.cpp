@@ -134,23 +134,16 @@ bool use_dnnl(int64_t n, const MatView& w) {
 }  // namespace
 
 void matmul_multi(const float* x, int64_t n, std::span<const MatmulOut> outs) {
-  bool any_dnnl = false, all_dnnl = true;
+  bool any_dnnl = false;
   for (const MatmulOut& o : outs) {
     if (o.w.cols != outs[0].w.cols) fail("matmul_multi: weights of ", o.w.cols, " and ", outs[0].w.cols, " columns");
-    const bool big = use_dnnl(n, o.w);
-    any_dnnl = any_dnnl || big;
-    all_dnnl = all_dnnl && big;
+    any_dnnl = any_dnnl || use_dnnl(n, o.w);
   }
   if (!any_dnnl) {  // decode: one gemv pass over all weights (no allocation in the token loop)
     gemv_group(x, n, outs);
     return;
   }
-  for (const MatmulOut& o : outs) {  // prefill: oneDNN per weight (a mixed group is rare)
-    if (all_dnnl || use_dnnl(n, o.w))
-      detail::dnnl_matmul(x, n, o.w, o.bias, o.y);
-    else
-      gemv(x, n, o.w, o.bias, o.y);
-  }
+  for (const MatmulOut& o : outs) matmul(x, n, o.w, o.bias, o.y);  // prefill: oneDNN per weight
 }
 
 void matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/isa/attention_blocked.h"
+#include "kernels/isa/exp_avx512.h"
 
 namespace slotlm::kernels::detail {
 
@@ -30,27 +31,6 @@ constexpr int kMixRows = 6;       // rows per P.V tile: 6 x 4 accumulators + 4 v
 constexpr int64_t kMixKeys = 64;  // keys per P.V chunk: 64 value rows of d_head 64 = 16 KB
 
 inline __mmask16 tail_mask(int64_t n) { return __mmask16((1u << n) - 1u); }
-
-// exp(x) for x <= 0, exactly 0 below -87.3 (so masked scores of -inf give 0): range reduction by
-// ln 2 in two parts, degree-7 Taylor polynomial on [-ln2/2, ln2/2], scale by 2^n. Same polynomial
-// as exp_nonpositive in kernels_avx512.cpp (~2 ulp against std::exp).
-inline __m512 exp_nonpositive(__m512 x) {
-  const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
-  __m512 p = _mm512_set1_ps(1.f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  return _mm512_maskz_scalef_ps(live, p, n);
-}
 
 // Scores of keys j0 .. j0 + J - 1 for all 32 rows: s[j * 32 + r] = sum_c k[j, c] * qt[c * 32 + r].
 // Keys j >= n_keys of row r (lanes of `lim`) become -inf; `mx` keeps the running row max.
@@ -214,7 +194,7 @@ void attention_block_avx512(const AttentionBlock& b) {
   for (j = 0; j < n_max; ++j)
     for (int h = 0; h < 2; ++h) {
       float* sj = s + j * kBlockRows + h * kLanes;
-      const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_load_ps(sj), mx[h]));
+      const __m512 e = exp_nonpositive_or_zero(_mm512_sub_ps(_mm512_load_ps(sj), mx[h]));
       _mm512_store_ps(sj, e);
       sum[h] = _mm512_add_ps(sum[h], e);
     }

@@ -4,6 +4,7 @@
 // equals the scalar reference up to f32 summation order; activations are never rounded.
 #include <immintrin.h>
 
+#include "kernels/isa/exp_avx512.h"
 #include "kernels/isa/tables.h"
 
 namespace slotlm::kernels::detail {
@@ -133,26 +134,6 @@ float max_f32(const float* x, int64_t n) {
   for (; j + kLanes <= n; j += kLanes) m = _mm512_max_ps(m, _mm512_loadu_ps(x + j));
   if (j < n) m = _mm512_mask_max_ps(m, tail_mask(n - j), m, _mm512_maskz_loadu_ps(tail_mask(n - j), x + j));
   return _mm512_reduce_max_ps(m);
-}
-
-// exp(x) for x <= 0: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial
-// (truncation < 2e-9 relative), scaled by 2^n with vscalefps. Arguments below -87.3 give ~0 (the
-// f32 subnormal range is not reproduced; softmax weights that small do not matter).
-inline __m512 exp_nonpositive(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);  // ln2 split hi + lo
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
-  __m512 p = _mm512_set1_ps(1.f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  return _mm512_scalef_ps(p, n);
 }
 
 float exp_sum(const float* x, int64_t n, float shift, float scale, float* out) {
