@@ -54,7 +54,7 @@ void DecodeArgs(benchmark::internal::Benchmark* b) {
   for (int isa = 0; isa < 3; ++isa) {
     if (!kernels::isa_supported(kernels::Isa(isa))) continue;
     for (auto mk : {std::pair<int64_t, int64_t>{4864, 896}, {896, 4864}, {151936, 896}})
-      for (int64_t n : {1, 4}) b->Args({mk.first, mk.second, n, isa});
+      for (int64_t n : {1, 4, 8}) b->Args({mk.first, mk.second, n, isa});
   }
 }
 BENCHMARK(BM_MatmulBf16)->Apply(DecodeArgs)->UseRealTime()->ArgNames({"m", "k", "n", "isa"});

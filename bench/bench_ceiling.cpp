@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+// Compute ceilings of this machine, to run beside the model benchmarks: the shared VM's throughput
+// swings by up to 2x between minutes, so a matmul number means little without the peak measured
+// in the same run. Register-only loops: AVX-512 FMA (zmm FMAs/s) and AMX-BF16 TDPBF16PS (FLOP/s
+// of 16x16x32 tile products), on 1 and 2 threads.
+// Run: ./build/bench/bench_ceiling
+#include <benchmark/benchmark.h>
+#include <immintrin.h>
+#include <omp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace {
+
+// 12 independent FMA chains (more than latency x ports), `iters` rounds; returns a value so the
+// loop is kept.
+__attribute__((target("avx512f,fma"))) float fma_loop(int64_t iters) {
+  __m512 a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(1.f + float(i) * 1e-7f);
+  const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int j = 0; j < 12; ++j) a[j] = _mm512_fmadd_ps(a[j], m, c);
+  float s = 0;
+  for (int j = 0; j < 12; ++j) s += _mm512_cvtss_f32(a[j]);
+  return s;
+}
+
+// arg: threads.
+void BM_Avx512FmaPeak(benchmark::State& st) {
+  if (!__builtin_cpu_supports("avx512f")) {
+    st.SkipWithError("no AVX-512 on this CPU");
+    return;
+  }
+  const int threads = int(st.range(0));
+  constexpr int64_t kIters = 1 << 20;
+  for (auto _ : st) {
+#pragma omp parallel num_threads(threads)
+    benchmark::DoNotOptimize(fma_loop(kIters));
+  }
+  st.counters["zmm_FMA/s"] = benchmark::Counter(double(threads) * 12.0 * double(kIters),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Avx512FmaPeak)->Arg(1)->Arg(2)->UseRealTime()->ArgNames({"threads"});
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+bool amx_ready() {
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  static const bool ok = __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") &&
+                         syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  return ok;
+}
+
+// 4 independent accumulators (tiles 0-3) from tiles 4-7: the 2x2 blocking of a tiled GEMM, without
+// its loads.
+__attribute__((target("amx-tile,amx-bf16"))) void tdp_loop(int64_t iters) {
+  TileConfig cfg;
+  for (int i = 0; i < 8; ++i) {
+    cfg.colsb[i] = 64;
+    cfg.rows[i] = 16;
+  }
+  _tile_loadconfig(&cfg);
+  alignas(64) static const uint16_t zeros[512] = {};
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, zeros, 64);
+  _tile_loadd(5, zeros, 64);
+  _tile_loadd(6, zeros, 64);
+  _tile_loadd(7, zeros, 64);
+  for (int64_t it = 0; it < iters; ++it) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  alignas(64) float out[256];
+  _tile_stored(0, out, 64);
+  benchmark::DoNotOptimize(out);
+  _tile_release();
+}
+
+// arg: threads. FLOP/s counts 2 * 16 * 16 * 32 per TDPBF16PS.
+void BM_AmxTdpPeak(benchmark::State& st) {
+  if (!amx_ready()) {
+    st.SkipWithError("no AMX-BF16 on this CPU, or the OS did not grant the tile state");
+    return;
+  }
+  const int threads = int(st.range(0));
+  constexpr int64_t kIters = 1 << 18;
+  for (auto _ : st) {
+#pragma omp parallel num_threads(threads)
+    tdp_loop(kIters);
+  }
+  st.counters["FLOP/s"] = benchmark::Counter(double(threads) * 4.0 * double(kIters) * 2.0 * 16 * 16 * 32,
+                                             benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_AmxTdpPeak)->Arg(1)->Arg(2)->UseRealTime()->ArgNames({"threads"});
+
+}  // namespace
+
+BENCHMARK_MAIN();
