@@ -3,6 +3,7 @@
 // AVX2 chosen by oneDNN at run time). matmul.cpp calls this for large batches.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/tensor.h"
@@ -26,6 +27,11 @@ void dnnl_matmul(const float* x, int64_t n, const MatView& w, const float* bias,
 // Returns false (nothing done) when the weights are not all bf16 or the shapes do not chain.
 bool dnnl_swiglu(const float* x, int64_t n, const MatView& wg, const MatView& wu, const MatView& wd,
                  const float* bd, float* gate, float* up, float* y);
+
+// At most this many oneDNN primitives are kept (least recently used evicted; see gemm_dnnl.cpp).
+inline constexpr size_t kDnnlMaxPrimitives = 64;
+// The number currently kept (tests).
+size_t dnnl_cached_primitives();
 
 // Number of bf16 terms x is split into for bf16 weights: 1 (x rounded to bf16, fastest, ~2^-9),
 // 2 (default, ~2^-17) or 3 (~2^-25, f32 level). Not thread-safe with running kernels.

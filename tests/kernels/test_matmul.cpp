@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernel_test_util.h"
+#include "kernels/gemm_dnnl.h"
 #include "kernels/matmul.h"
 
 namespace slotlm::test {
@@ -214,6 +215,29 @@ TEST(Matmul, WideBf16OutputMatchesReference) {
     EXPECT_LE(nmse(y.data(), ref.data(), y.size()), terms == 1 ? kNmseBf16Activations : kNmseF32) << "terms=" << terms;
   }
   kernels::set_bf16_gemm_terms(2);
+  kernels::set_gemm_min_work(kernels::kGemmMinWork);
+}
+
+// Every new row count needs new oneDNN primitives; the cache keeps the kDnnlMaxPrimitives most
+// recently used, and a product whose primitive was evicted is created again and still right.
+TEST(Matmul, PrimitiveCacheStaysBoundedAndEvictedShapesStillMatch) {
+  kernels::set_gemm_min_work(0);
+  std::mt19937 rng(23);
+  const int64_t m = 48, k = 32, n_max = 16 + int64_t(kernels::detail::kDnnlMaxPrimitives) + 8;
+  TestWeights w = make_weights(DType::kBF16, size_t(m * k), rng, 0);
+  std::vector<float> x = random_floats(size_t(n_max * k), rng), y(size_t(n_max * m));
+  const MatView mv{w.data(0), DType::kBF16, m, k};
+  for (int64_t n = 16; n <= n_max; ++n) {  // 2 terms: two primitives per row count
+    kernels::matmul(x.data(), n, mv, nullptr, y.data());
+    ASSERT_LE(kernels::detail::dnnl_cached_primitives(), kernels::detail::kDnnlMaxPrimitives) << "n=" << n;
+  }
+  for (int64_t n : {int64_t(16), n_max}) {  // 16: evicted long ago; n_max: still cached
+    std::fill(y.begin(), y.end(), 0.f);
+    kernels::matmul(x.data(), n, mv, nullptr, y.data());
+    std::vector<float> xs(x.begin(), x.begin() + n * k);
+    std::vector<double> ref = reference(xs, n, w.values, m, k, nullptr);
+    EXPECT_LE(nmse(y.data(), ref.data(), size_t(n * m)), kNmseF32) << "n=" << n;
+  }
   kernels::set_gemm_min_work(kernels::kGemmMinWork);
 }
 
