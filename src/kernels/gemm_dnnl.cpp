@@ -11,7 +11,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/aligned.h"
 #include "core/error.h"
+#include "kernels/bf16_split.h"
 #include "kernels/dispatch.h"
 #include "kernels/ops.h"
 
@@ -121,34 +123,9 @@ int bf16_terms() { return g_bf16_terms; }
 
 namespace {
 
-// x `[rows, cols]` f32 as `terms` bf16 matrices of the same shape, stacked: x = x_0 + x_1 (+ x_2),
-// each term the bf16 rounding of what the previous ones leave. Products of bf16 numbers are exact
-// in f32, so sum_t x_t W^T carries only the last term's rounding: relative error ~2^-9 for 1 term,
-// ~2^-17 for 2 (default), ~2^-25 (f32 level) for 3. `slot` picks one of two per-thread buffers
-// (dnnl_swiglu holds two splits at once).
+// x as bf16 terms in the per-thread buffer `slot` (bf16_split.h), rows unpadded.
 const uint16_t* split_terms(const float* x, int64_t rows, int64_t cols, int terms, int slot = 0) {
-  thread_local std::vector<uint16_t> buf[2];
-  std::vector<uint16_t>& xb = buf[slot];
-  xb.resize(size_t(terms * rows * cols));
-  uint16_t* xbp = xb.data();  // the caller's buffer (thread_local names differ per thread)
-  const KernelTable& t = kernel_table();
-#pragma omp parallel if (rows * cols >= (1 << 15))
-  {
-    std::vector<float> rest(static_cast<size_t>(cols)), back(static_cast<size_t>(cols));
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < rows; ++i) {
-      std::copy_n(x + i * cols, cols, rest.data());
-      for (int term = 0; term < terms; ++term) {
-        uint16_t* dst = xbp + (term * rows + i) * cols;
-        t.f32_to_bf16(rest.data(), cols, dst);
-        if (term + 1 < terms) {
-          t.bf16_to_f32(dst, cols, back.data());
-          for (int64_t j = 0; j < cols; ++j) rest[size_t(j)] -= back[size_t(j)];  // exact (Sterbenz)
-        }
-      }
-    }
-  }
-  return xbp;
+  return split_bf16_terms(x, rows, cols, terms, rows, slot);
 }
 
 // Runs `p` on the calling thread's stream; `bias` only when the primitive has one. With oneDNN's
@@ -172,7 +149,7 @@ constexpr int64_t kWideChunk = 4096;
 
 void wide_matmul(const uint16_t* xb, int64_t n, const MatView& w, const float* bias, int terms, float* y) {
   const int64_t m = w.rows, k = w.cols;
-  thread_local std::vector<float> tmp;
+  thread_local AlignedVector<float> tmp;
   tmp.resize(size_t(kWideChunk * n));
   float* t = tmp.data();
   const auto* wd = static_cast<const uint16_t*>(w.data);

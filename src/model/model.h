@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/aligned.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
 #include "model/weights.h"
@@ -16,10 +17,10 @@
 namespace slotlm::model {
 
 // Scratch activations of one sequence, grown to the largest batch seen and then reused, so the
-// decode loop does not allocate.
+// decode loop does not allocate. 64-byte aligned: they are the matrix products' inputs and outputs.
 struct Workspace {
-  std::vector<float> x, xn, q, k, v, att, tmp, gate, up;  // [n_tok, *]
-  std::vector<float> cos, sin;                      // [n_tok, d_head/2]
+  AlignedVector<float> x, xn, q, k, v, att, tmp, gate, up;  // [n_tok, *]
+  AlignedVector<float> cos, sin;                            // [n_tok, d_head/2]
   int64_t capacity = 0;                             // n_tok the buffers hold
 };
 
