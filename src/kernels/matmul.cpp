@@ -11,7 +11,9 @@
 
 #include "core/error.h"
 #include "kernels/dispatch.h"
+#include "kernels/bf16_split.h"
 #include "kernels/gemm_dnnl.h"
+#include "kernels/isa/amx_gemm.h"
 #include "kernels/ops.h"
 
 namespace slotlm::kernels {
@@ -22,6 +24,7 @@ namespace {
 constexpr int64_t kMinParallelWork = 1 << 16;
 
 std::atomic<int> g_backend{-1};  // -1: not read from the environment yet
+std::atomic<bool> g_amx_on{true};  // set_amx_enabled; SLOTLM_AMX=0 clears it
 
 GemmBackend backend() {
   int b = g_backend.load(std::memory_order_relaxed);
@@ -30,6 +33,8 @@ GemmBackend backend() {
     b = int(env && std::strcmp(env, "own") == 0 ? GemmBackend::kOwn : GemmBackend::kAuto);
     if (const char* terms = std::getenv("SLOTLM_BF16_TERMS"); terms && *terms)
       detail::set_bf16_terms(std::atoi(terms));
+    if (const char* amx = std::getenv("SLOTLM_AMX"); amx && std::strcmp(amx, "0") == 0)
+      g_amx_on.store(false, std::memory_order_relaxed);
     g_backend.store(b, std::memory_order_relaxed);
   }
   return GemmBackend(b);
@@ -60,6 +65,16 @@ void set_bf16_gemm_terms(int terms) {
 int bf16_gemm_terms() {
   backend();
   return detail::bf16_terms();
+}
+
+void set_amx_enabled(bool on) {
+  backend();
+  g_amx_on.store(on, std::memory_order_relaxed);
+}
+
+bool amx_enabled() {
+  backend();
+  return g_amx_on.load(std::memory_order_relaxed) && active_isa() == Isa::kAvx512 && detail::amx_available();
 }
 
 float dot_f32(const float* a, const float* b, int64_t n) { return kernel_table().dot_f32(a, b, n); }
@@ -131,13 +146,35 @@ bool use_dnnl(int64_t n, const MatView& w) {
   return n >= kGemmMinRows && n * w.rows * w.cols >= g_min_work.load(std::memory_order_relaxed) &&
          backend() == GemmBackend::kAuto && detail::dnnl_supports(w.dtype);
 }
+
+// Prefill-sized bf16 products on AMX tiles (isa/amx_gemm.h) instead of oneDNN: measured 20-35%
+// faster per product in one process, interleaved (bench/RESULTS.md), mostly because the tiles
+// share each re-laid-out weight block between the bf16 terms and all rows.
+bool use_amx(int64_t n, const MatView& w) {
+  return use_dnnl(n, w) && w.dtype == DType::kBF16 && detail::amx_gemm_fits(w.rows, w.cols) && amx_enabled();
+}
+
+// x split into bf16 terms once (rows padded to the tiles' 32), then one AMX product per weight.
+void amx_group(const float* x, int64_t n, std::span<const MatmulOut> outs) {
+  const int terms = detail::bf16_terms();
+  const int64_t k = outs[0].w.cols;
+  const int64_t n_pad = (n + detail::kAmxRowBlock - 1) / detail::kAmxRowBlock * detail::kAmxRowBlock;
+  const uint16_t* xb = detail::split_bf16_terms(x, n, k, terms, n_pad);
+  for (const MatmulOut& o : outs)
+    detail::amx_gemm_bf16(xb, n, terms, static_cast<const uint16_t*>(o.w.data), o.w.rows, k, o.bias, o.y);
+}
 }  // namespace
 
 void matmul_multi(const float* x, int64_t n, std::span<const MatmulOut> outs) {
-  bool any_dnnl = false;
+  bool any_dnnl = false, all_amx = !outs.empty();
   for (const MatmulOut& o : outs) {
     if (o.w.cols != outs[0].w.cols) fail("matmul_multi: weights of ", o.w.cols, " and ", outs[0].w.cols, " columns");
     any_dnnl = any_dnnl || use_dnnl(n, o.w);
+    all_amx = all_amx && use_amx(n, o.w);
+  }
+  if (all_amx) {  // prefill on AMX: one split of x for all the weights
+    amx_group(x, n, outs);
+    return;
   }
   if (!any_dnnl) {  // decode: one gemv pass over all weights (no allocation in the token loop)
     gemv_group(x, n, outs);
@@ -151,6 +188,11 @@ void matmul(const float* x, int64_t n, const MatView& w, const float* bias, floa
   // exact f32 maths. Many rows (prefill): oneDNN's blocked GEMM (AMX for bf16) is compute-bound and
   // ~10-50x faster; for bf16 weights x is split into bf16 terms (set_bf16_gemm_terms, tolerances
   // in tests/kernels/test_matmul.cpp).
+  if (use_amx(n, w)) {
+    const MatmulOut one{w, bias, y};
+    amx_group(x, n, std::span<const MatmulOut>(&one, 1));
+    return;
+  }
   if (use_dnnl(n, w)) {
     detail::dnnl_matmul(x, n, w, bias, y);
     return;
@@ -160,7 +202,10 @@ void matmul(const float* x, int64_t n, const MatView& w, const float* bias, floa
 
 void swiglu_mlp(const float* x, int64_t n, const MatView& wg, const float* bg, const MatView& wu,
                 const float* bu, const MatView& wd, const float* bd, float* gate, float* up, float* y) {
-  if (!bg && !bu && use_dnnl(n, wg) && use_dnnl(n, wu) && use_dnnl(n, wd) &&
+  // The transposed oneDNN MLP only when the AMX tiles do not take these weights (they run the
+  // plain layout below as fast or faster).
+  const bool amx = use_amx(n, wg) && use_amx(n, wu) && use_amx(n, wd);
+  if (!amx && !bg && !bu && use_dnnl(n, wg) && use_dnnl(n, wu) && use_dnnl(n, wd) &&
       detail::dnnl_swiglu(x, n, wg, wu, wd, bd, gate, up, y))
     return;
   const MatmulOut gate_up[2] = {{wg, bg, gate}, {wu, bu, up}};

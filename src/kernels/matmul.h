@@ -62,6 +62,14 @@ void set_bf16_gemm_terms(int terms);
 // The number of terms in force (after SLOTLM_BF16_TERMS).
 int bf16_gemm_terms();
 
+// Prefill-sized products with bf16 weights (k and rows multiples of 32) run on AMX tiles
+// (isa/amx_gemm.h) when the CPU has them and the active ISA is avx512, with the same bf16 terms as
+// oneDNN's path; otherwise oneDNN. On by default; env SLOTLM_AMX=0 or set_amx_enabled(false) turns
+// it off. Not thread-safe with running kernels.
+void set_amx_enabled(bool on);
+// True when those products take the AMX path (enabled, ISA avx512, CPU and OS support).
+bool amx_enabled();
+
 // matmul through slotlm's own gemv only (any n; weights widened exactly, f32 accumulation).
 void gemv(const float* x, int64_t n, const MatView& w, const float* bias, float* y);
 

@@ -251,6 +251,11 @@ TEST(Matmul, SwigluMlpMatchesReference) {
   kernels::set_gemm_min_work(0);
   std::mt19937 rng(17);
   const int64_t d = 64, ff = 160;
+  // AMX off: oneDNN's transposed MLP; on (where available): the plain layout on AMX tiles.
+  std::vector<bool> amx_modes{false};
+  if (kernels::amx_enabled()) amx_modes.push_back(true);
+  for (bool amx : amx_modes) {
+  kernels::set_amx_enabled(amx);
   for (int64_t n : {1, 5, 24}) {
     for (int terms : {1, 2, 3}) {
       kernels::set_bf16_gemm_terms(terms);
@@ -286,10 +291,12 @@ TEST(Matmul, SwigluMlpMatchesReference) {
         const bool rounds = n >= kernels::kGemmMinRows && terms == 1;
         EXPECT_LE(nmse(y.data(), ref.data(), y.size()),
                   !rounds ? (n >= kernels::kGemmMinRows ? kNmseMlpTerms : kNmseF32) : kNmseBf16Activations)
-            << "n=" << n << " terms=" << terms << " biases=" << biases;
+            << "n=" << n << " terms=" << terms << " biases=" << biases << " amx=" << amx;
       }
     }
   }
+  }
+  kernels::set_amx_enabled(true);
   kernels::set_bf16_gemm_terms(2);
   kernels::set_gemm_min_work(kernels::kGemmMinWork);
 }

@@ -5,6 +5,7 @@
 
 #include "generate/generate.h"
 #include "golden.h"
+#include "kernels/matmul.h"
 #include "model/model.h"
 
 namespace slotlm {
@@ -62,6 +63,35 @@ TEST_P(ForwardGolden, TokenByTokenEqualsBatchedPrefill) {
   std::vector<double> ref(batched.begin(), batched.end());
   // Same maths in a different order (attention over the cache vs within the batch): f32 rounding only.
   EXPECT_LE(test::max_row_rel_error(stepped.data(), ref, n, d), 1e-5);
+}
+
+// The bf16 checkpoint's 20-token prefill on each matrix-product path (forced on its small shapes):
+// slotlm's gemv, oneDNN, and the AMX tiles where the CPU has them. Each stays within the bf16 bound.
+TEST(ForwardPaths, Bf16PrefillMatchesReferenceOnEveryMatmulPath) {
+  auto m = model::Model::load(test::data_path("tiny-qwen2-bf16"));
+  const auto g = test::load_golden("tiny-qwen2-bf16", "golden_forward.json");
+  const auto ids = g["prompt_ids"].get<std::vector<int32_t>>();
+  const size_t n = ids.size(), d = size_t(m->d_model()), V = size_t(m->n_vocab());
+  struct Path {
+    const char* name;
+    int64_t min_work;
+    bool amx;
+  };
+  std::vector<Path> paths{{"gemv", kernels::kGemmMinWork, false}, {"oneDNN", 0, false}};
+  if (kernels::amx_enabled()) paths.push_back({"AMX", 0, true});
+  for (const Path& p : paths) {
+    kernels::set_gemm_min_work(p.min_work);
+    kernels::set_amx_enabled(p.amx);
+    auto cache = m->new_cache(int64_t(n));
+    model::Workspace ws;
+    std::vector<float> hidden(n * d), logits(n * V);
+    m->forward(ids, cache, ws, hidden.data());
+    m->lm_head(hidden.data(), int64_t(n), logits.data());
+    EXPECT_LE(test::max_row_rel_error(hidden.data(), test::flatten_d(g["hidden"]), n, d), kBf16RelTol) << p.name;
+    EXPECT_LE(test::max_row_rel_error(logits.data(), test::flatten_d(g["logits"]), n, V), kBf16RelTol) << p.name;
+  }
+  kernels::set_gemm_min_work(kernels::kGemmMinWork);
+  kernels::set_amx_enabled(true);
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyCheckpoints, ForwardGolden,

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+// AMX-BF16 GEMM for prefill-sized products (see amx_gemm.h). Compiled with -mamx-tile -mamx-bf16
+// -mavx512f; called only after amx_available().
+//
+// Tiles (palette 1, each 16 rows x 64 bytes): C0..C3 accumulate a 32-row x 32-feature block of y in
+// f32, tiles 4/5 hold 16 activation rows x 32 k each (read in place, row stride k), tiles 6/7 hold
+// 16 features x 32 k of W as 16 rows of bf16 pairs (the layout TDPBF16PS reads its second operand
+// in). Each thread owns a range of 32-feature blocks; for each block it re-lays those W rows out
+// once per k block (amx_pack_weights, a 16 x 16 transpose of 32-bit pairs per tile) and then runs
+// every activation row block over them, so one packed block serves all n rows and every term.
+#include "kernels/isa/amx_gemm.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/aligned.h"
+
+namespace slotlm::kernels::detail {
+
+namespace {
+
+constexpr long kArchReqXcompPerm = 0x1023;  // arch_prctl: ask for an extended state component
+constexpr long kXfeatureXtiledata = 18;     // the AMX tile data
+
+// k is processed in blocks of at most this many columns when it is longer than kKWhole: the
+// activations of one block for all rows (n x kKBlock x 2 bytes per term) then stay in L2 while
+// every feature block of the thread runs over them.
+constexpr int64_t kKWhole = 1024;
+constexpr int64_t kKBlock = 512;
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+void load_config() {
+  TileConfig c;
+  for (int i = 0; i < 8; ++i) {
+    c.colsb[i] = 64;
+    c.rows[i] = 16;
+  }
+  _tile_loadconfig(&c);
+}
+
+// 16 x 16 transpose of 32-bit elements: r[j] lane c -> r[c] lane j.
+inline void transpose16(__m512i* r) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4g + e], lane L: column 4L + e of rows 4g .. 4g + 3.
+  for (int g = 0; g < 4; ++g) {
+    u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+    u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+    u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+    u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+  }
+  // Column 4L + e = 128-bit lane L of u[e], u[4 + e], u[8 + e], u[12 + e].
+  for (int e = 0; e < 4; ++e) {
+    const __m512i lo01 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x44);
+    const __m512i hi01 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xEE);
+    const __m512i lo23 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x44);
+    const __m512i hi23 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xEE);
+    r[e] = _mm512_shuffle_i32x4(lo01, lo23, 0x88);
+    r[4 + e] = _mm512_shuffle_i32x4(lo01, lo23, 0xDD);
+    r[8 + e] = _mm512_shuffle_i32x4(hi01, hi23, 0x88);
+    r[12 + e] = _mm512_shuffle_i32x4(hi01, hi23, 0xDD);
+  }
+}
+
+// One 32-row x 32-feature block of y over k columns [0, kc) of the packed weights `wp` and of the
+// activations `a` (row stride lda, term stride term_stride). C starts from y (accumulate), from the
+// bias (stride-0 tile load of 16 copies), or from zero.
+void block(const uint16_t* a, int64_t lda, int64_t term_stride, int terms, const uint16_t* wp, int64_t kc,
+           const float* bias, bool accumulate, float* y, int64_t ldy) {
+  const int64_t ys = ldy * int64_t(sizeof(float));
+  if (accumulate) {
+    _tile_loadd(0, y, ys);
+    _tile_loadd(1, y + 16, ys);
+    _tile_loadd(2, y + 16 * ldy, ys);
+    _tile_loadd(3, y + 16 * ldy + 16, ys);
+  } else if (bias) {
+    _tile_loadd(0, bias, 0);
+    _tile_loadd(1, bias + 16, 0);
+    _tile_loadd(2, bias, 0);
+    _tile_loadd(3, bias + 16, 0);
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  const int64_t as = lda * int64_t(sizeof(uint16_t));
+  for (int64_t c = 0; c < kc / 32; ++c) {
+    _tile_loadd(6, wp + c * 1024, 64);
+    _tile_loadd(7, wp + c * 1024 + 512, 64);
+    for (int t = 0; t < terms; ++t) {
+      const uint16_t* at = a + t * term_stride + c * 32;
+      _tile_loadd(4, at, as);
+      _tile_loadd(5, at + 16 * lda, as);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  }
+  _tile_stored(0, y, ys);
+  _tile_stored(1, y + 16, ys);
+  _tile_stored(2, y + 16 * ldy, ys);
+  _tile_stored(3, y + 16 * ldy + 16, ys);
+}
+
+}  // namespace
+
+bool amx_available() {
+  static const bool ok = [] {
+    if (!__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("amx-bf16") ||
+        !__builtin_cpu_supports("avx512f"))
+      return false;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return ok;
+}
+
+void amx_pack_weights(const uint16_t* w, int64_t ldw, int64_t j0, int64_t k0, int64_t kc, uint16_t* out) {
+  __m512i r[16];
+  for (int64_t c = 0; c < kc / 32; ++c) {
+    for (int h = 0; h < 2; ++h) {
+      const uint16_t* src = w + (j0 + 16 * h) * ldw + k0 + 32 * c;
+      for (int j = 0; j < 16; ++j) r[j] = _mm512_loadu_si512(src + j * ldw);  // 16 pairs of row j
+      transpose16(r);  // r[p] = pair p of the 16 rows
+      uint16_t* dst = out + (c * 2 + h) * 512;
+      for (int p = 0; p < 16; ++p) _mm512_storeu_si512(dst + p * 32, r[p]);
+    }
+  }
+}
+
+void amx_gemm_bf16(const uint16_t* x, int64_t n, int terms, const uint16_t* w, int64_t m, int64_t k,
+                   const float* bias, float* y) {
+  const int64_t n_pad = (n + kAmxRowBlock - 1) / kAmxRowBlock * kAmxRowBlock;
+  const int64_t kb_len = k <= kKWhole ? k : kKBlock;
+  const int64_t blocks = m / 32;
+#pragma omp parallel if (n * m * k >= (int64_t(1) << 20))
+  {
+    thread_local AlignedVector<uint16_t> packed;
+    packed.resize(size_t(kb_len * 32));
+    alignas(64) float tail[32 * 32];  // the last row block when n is not a multiple of 32
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+    load_config();
+    for (int64_t k0 = 0; k0 < k; k0 += kb_len) {
+      const int64_t kc = std::min(kb_len, k - k0);
+      for (int64_t jb = b0; jb < b1; ++jb) {
+        const int64_t j0 = jb * 32;
+        amx_pack_weights(w, k, j0, k0, kc, packed.data());
+        const float* bj = bias ? bias + j0 : nullptr;
+        for (int64_t i0 = 0; i0 < n_pad; i0 += kAmxRowBlock) {
+          const int64_t rows = std::min(kAmxRowBlock, n - i0);
+          const uint16_t* a = x + i0 * k + k0;
+          float* yb = y + i0 * m + j0;
+          if (rows == kAmxRowBlock) {
+            block(a, k, n_pad * k, terms, packed.data(), kc, bj, k0 > 0, yb, m);
+            continue;
+          }
+          for (int64_t i = 0; i < rows && k0 > 0; ++i) std::memcpy(tail + i * 32, yb + i * m, 32 * sizeof(float));
+          block(a, k, n_pad * k, terms, packed.data(), kc, bj, k0 > 0, tail, 32);
+          for (int64_t i = 0; i < rows; ++i) std::memcpy(yb + i * m, tail + i * 32, 32 * sizeof(float));
+        }
+      }
+    }
+    _tile_release();
+  }
+}
+
+}  // namespace slotlm::kernels::detail

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+// The AMX tile GEMM (kernels/isa/amx_gemm.h) against float64 through kernels::matmul, its weight
+// layout against its definition, and its agreement with the oneDNN path. Skipped (with a message)
+// on CPUs or kernels without AMX-BF16.
+#include <cstring>
+
+#include "kernel_test_util.h"
+#include "kernels/isa/amx_gemm.h"
+#include "kernels/matmul.h"
+
+namespace slotlm::test {
+namespace {
+
+// Same bounds as test_matmul.cpp: f32 accumulation (2-3 terms, the activations exact to ~2^-17 or
+// better) gives NMSE ~1e-12, so 1e-10; 1 term rounds x to bf16 (2^-9 relative): NMSE ~1.3e-6, so 1e-5.
+constexpr double kNmseTerms = 1e-10;
+constexpr double kNmseOneTerm = 1e-5;
+
+#define SKIP_WITHOUT_AMX()                                                                  \
+  if (!kernels::amx_enabled()) GTEST_SKIP() << "no AMX-BF16 here (CPU, OS permission or ISA)"
+
+std::vector<double> reference(const std::vector<float>& x, int64_t n, const std::vector<float>& w, int64_t m,
+                              int64_t k, const float* bias) {
+  std::vector<double> y(size_t(n * m));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t r = 0; r < m; ++r) {
+      double acc = bias ? bias[r] : 0.0;
+      for (int64_t j = 0; j < k; ++j) acc += double(x[size_t(i * k + j)]) * w[size_t(r * k + j)];
+      y[size_t(i * m + r)] = acc;
+    }
+  return y;
+}
+
+TEST(AmxGemm, PackedWeightsFollowTheirDefinition) {
+  SKIP_WITHOUT_AMX();
+  const int64_t m = 64, k = 160, ldw = k + 32, j0 = 32, k0 = 64, kc = 96;
+  std::vector<uint16_t> w(size_t(m * ldw));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = uint16_t(i * 2654435761u >> 7);
+  std::vector<uint16_t> out(size_t(kc * 32));
+  kernels::detail::amx_pack_weights(w.data(), ldw, j0, k0, kc, out.data());
+  for (int64_t c = 0; c < kc / 32; ++c)
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t p = 0; p < 16; ++p)
+        for (int64_t j = 0; j < 16; ++j)
+          for (int64_t e = 0; e < 2; ++e)
+            ASSERT_EQ(out[size_t(((c * 2 + h) * 16 + p) * 32 + 2 * j + e)],
+                      w[size_t((j0 + 16 * h + j) * ldw + k0 + 32 * c + 2 * p + e)])
+                << "c=" << c << " h=" << h << " p=" << p << " j=" << j << " e=" << e;
+}
+
+// Row tails (n not a multiple of 32, n < 32), k blocked (1056 = 512 + 512 + 32), bias or not,
+// 1-3 terms; the output vector is exactly n x m, so a write past it fails under ASan.
+TEST(AmxGemm, MatmulMatchesReferenceAcrossShapesTermsAndBias) {
+  SKIP_WITHOUT_AMX();
+  kernels::set_gemm_min_work(0);
+  std::mt19937 rng(29);
+  const int64_t shapes[][3] = {{16, 32, 32}, {33, 96, 96}, {31, 64, 64}, {100, 64, 1056}, {64, 160, 512}};
+  for (const auto& s : shapes) {
+    const int64_t n = s[0], m = s[1], k = s[2];
+    TestWeights w = make_weights(DType::kBF16, size_t(m * k), rng, 0);
+    std::vector<float> x = random_floats(size_t(n * k), rng), bias = random_floats(size_t(m), rng);
+    for (bool with_bias : {false, true}) {
+      const float* b = with_bias ? bias.data() : nullptr;
+      std::vector<double> ref = reference(x, n, w.values, m, k, b);
+      for (int terms : {1, 2, 3}) {
+        kernels::set_bf16_gemm_terms(terms);
+        std::vector<float> y(size_t(n * m), 777.f);
+        kernels::matmul(x.data(), n, MatView{w.data(0), DType::kBF16, m, k}, b, y.data());
+        EXPECT_LE(nmse(y.data(), ref.data(), y.size()), terms == 1 ? kNmseOneTerm : kNmseTerms)
+            << "n=" << n << " m=" << m << " k=" << k << " bias=" << with_bias << " terms=" << terms;
+      }
+    }
+  }
+  kernels::set_bf16_gemm_terms(2);
+  kernels::set_gemm_min_work(kernels::kGemmMinWork);
+}
+
+// matmul_multi splits x once for all weights; the results equal separate matmul calls bit for bit,
+// and the AMX results agree with oneDNN's (same terms, different summation order).
+TEST(AmxGemm, GroupEqualsSeparateProductsAndAgreesWithOneDnn) {
+  SKIP_WITHOUT_AMX();
+  kernels::set_gemm_min_work(0);
+  std::mt19937 rng(31);
+  const int64_t n = 45, k = 128, rows[3] = {96, 32, 32};
+  std::vector<float> x = random_floats(size_t(n * k), rng);
+  std::vector<TestWeights> ws;
+  std::vector<std::vector<float>> bias, want, got, dnnl;
+  std::vector<kernels::MatmulOut> outs;
+  for (int i = 0; i < 3; ++i) {
+    ws.push_back(make_weights(DType::kBF16, size_t(rows[i] * k), rng, 0));
+    bias.push_back(random_floats(size_t(rows[i]), rng));
+    want.emplace_back(size_t(n * rows[i]));
+    got.emplace_back(size_t(n * rows[i]));
+    dnnl.emplace_back(size_t(n * rows[i]));
+  }
+  for (int i = 0; i < 3; ++i) {
+    const MatView mv{ws[size_t(i)].data(0), DType::kBF16, rows[i], k};
+    kernels::matmul(x.data(), n, mv, bias[size_t(i)].data(), want[size_t(i)].data());
+    outs.push_back({mv, bias[size_t(i)].data(), got[size_t(i)].data()});
+  }
+  kernels::matmul_multi(x.data(), n, outs);
+  kernels::set_amx_enabled(false);
+  for (int i = 0; i < 3; ++i)
+    kernels::matmul(x.data(), n, outs[size_t(i)].w, bias[size_t(i)].data(), dnnl[size_t(i)].data());
+  kernels::set_amx_enabled(true);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(std::memcmp(want[size_t(i)].data(), got[size_t(i)].data(), want[size_t(i)].size() * sizeof(float)), 0)
+        << "weight " << i;
+    std::vector<double> d(dnnl[size_t(i)].begin(), dnnl[size_t(i)].end());
+    EXPECT_LE(nmse(got[size_t(i)].data(), d.data(), d.size()), kNmseTerms) << "weight " << i;
+  }
+  kernels::set_gemm_min_work(kernels::kGemmMinWork);
+}
+
+}  // namespace
+}  // namespace slotlm::test
