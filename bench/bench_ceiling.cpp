@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Compute ceilings of this machine, to run beside the model benchmarks: the shared VM's throughput
 // swings by up to 2x between minutes, so a matmul number means little without the peak measured
-// in the same run. Register-only loops: AVX-512 FMA (zmm FMAs/s) and AMX-BF16 TDPBF16PS (FLOP/s
-// of 16x16x32 tile products), on 1 and 2 threads.
+// in the same run. AVX-512 FMA (zmm FMAs/s, register only) and AMX-BF16 TDPBF16PS (FLOP/s of
+// 16x16x32 tile products, register only and with a GEMM's tile loads), on 1 and 2 threads.
 // Run: ./build/bench/bench_ceiling
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
@@ -59,25 +59,38 @@ bool amx_ready() {
   return ok;
 }
 
-// 4 independent accumulators (tiles 0-3) from tiles 4-7: the 2x2 blocking of a tiled GEMM, without
-// its loads.
-__attribute__((target("amx-tile,amx-bf16"))) void tdp_loop(int64_t iters) {
+// 4 independent accumulators (tiles 0-3) from tiles 4-7: the 2x2 blocking of a tiled GEMM. With
+// `loads` > 0 every round first loads tiles 4-7 from L1-resident data, cycling through 8 k chunks
+// as a GEMM micro-kernel does: B tiles 1 KB contiguous, A tiles 16 rows with a 512-byte stride,
+// 64-byte aligned (loads = 1) or 32 bytes off (loads = 2: every A row straddles two cache lines).
+__attribute__((target("amx-tile,amx-bf16"))) void tdp_loop(int64_t iters, int loads) {
   TileConfig cfg;
   for (int i = 0; i < 8; ++i) {
     cfg.colsb[i] = 64;
     cfg.rows[i] = 16;
   }
   _tile_loadconfig(&cfg);
-  alignas(64) static const uint16_t zeros[512] = {};
+  // B: 8 chunks x 2 tiles x 512 bf16; A: 32 rows x 256 bf16 (+ slack for the offset variant). Nonzero
+  // values: products of zero tiles can run faster than real ones.
+  alignas(64) static uint16_t tiles[16 * 1024 + 64];
+  for (int i = 0; i < 16 * 1024 + 64; ++i) tiles[i] = uint16_t(0x3a80 + (i % 61));  // ~2^-10, varied
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
   _tile_zero(3);
-  _tile_loadd(4, zeros, 64);
-  _tile_loadd(5, zeros, 64);
-  _tile_loadd(6, zeros, 64);
-  _tile_loadd(7, zeros, 64);
+  _tile_loadd(4, tiles, 64);
+  _tile_loadd(5, tiles + 512, 64);
+  _tile_loadd(6, tiles + 1024, 64);
+  _tile_loadd(7, tiles + 1536, 64);
   for (int64_t it = 0; it < iters; ++it) {
+    if (loads > 0) {
+      const uint16_t* b = tiles + (it % 8) * 1024;
+      const uint16_t* a = tiles + 8192 + (it % 8) * 32 + (loads == 2 ? 16 : 0);
+      _tile_loadd(6, b, 64);
+      _tile_loadd(7, b + 512, 64);
+      _tile_loadd(4, a, 512);
+      _tile_loadd(5, a + 16 * 256, 512);
+    }
     _tile_dpbf16ps(0, 4, 6);
     _tile_dpbf16ps(1, 4, 7);
     _tile_dpbf16ps(2, 5, 6);
@@ -89,22 +102,32 @@ __attribute__((target("amx-tile,amx-bf16"))) void tdp_loop(int64_t iters) {
   _tile_release();
 }
 
-// arg: threads. FLOP/s counts 2 * 16 * 16 * 32 per TDPBF16PS.
+// args: threads, loads (0: register only; 1: 4 aligned tile loads per 4 products; 2: the A loads
+// 32 bytes off alignment). FLOP/s counts 2 * 16 * 16 * 32 per TDPBF16PS.
 void BM_AmxTdpPeak(benchmark::State& st) {
   if (!amx_ready()) {
     st.SkipWithError("no AMX-BF16 on this CPU, or the OS did not grant the tile state");
     return;
   }
   const int threads = int(st.range(0));
+  const int loads = int(st.range(1));
   constexpr int64_t kIters = 1 << 18;
   for (auto _ : st) {
 #pragma omp parallel num_threads(threads)
-    tdp_loop(kIters);
+    tdp_loop(kIters, loads);
   }
   st.counters["FLOP/s"] = benchmark::Counter(double(threads) * 4.0 * double(kIters) * 2.0 * 16 * 16 * 32,
                                              benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_AmxTdpPeak)->Arg(1)->Arg(2)->UseRealTime()->ArgNames({"threads"});
+BENCHMARK(BM_AmxTdpPeak)
+    ->Args({1, 0})
+    ->Args({2, 0})
+    ->Args({1, 1})
+    ->Args({2, 1})
+    ->Args({1, 2})
+    ->Args({2, 2})
+    ->UseRealTime()
+    ->ArgNames({"threads", "loads"});
 
 }  // namespace
 
