@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+// Prefill matrix-product paths side by side IN ONE PROCESS, alternating every iteration: slotlm's
+// AMX tile GEMM vs oneDNN (kernels::set_amx_enabled), and oneDNN on aligned vs misaligned sources.
+// This host's throughput drifts by up to 2x within a minute, so only interleaved timings compare
+// paths; each benchmark reports the median milliseconds of every variant as counters.
+// Run: ./build/bench/bench_prefill_paths
+//      SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build/bench/bench_prefill_paths  (adds BM_Forward512)
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "core/aligned.h"
+#include "core/dtype.h"
+#include "core/tensor.h"
+#include "kernels/matmul.h"
+#include "model/model.h"
+
+namespace {
+
+using namespace slotlm;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+// Runs the variants in turn once per benchmark iteration; counter `<name>_ms` = median per variant.
+void interleave(benchmark::State& st, const std::vector<std::pair<const char*, std::function<void()>>>& variants) {
+  std::vector<std::vector<double>> ms(variants.size());
+  for (auto _ : st) {
+    for (size_t v = 0; v < variants.size(); ++v) {
+      const auto t0 = std::chrono::steady_clock::now();
+      variants[v].second();
+      ms[v].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  for (size_t v = 0; v < variants.size(); ++v) st.counters[std::string(variants[v].first) + "_ms"] = median(ms[v]);
+}
+
+// args: n, k, m, bf16 terms. y = x W^T with bf16 W: AMX vs oneDNN, both with aligned buffers.
+void BM_MatmulAmxVsOneDnn(benchmark::State& st) {
+  const int64_t n = st.range(0), k = st.range(1), m = st.range(2);
+  kernels::set_bf16_gemm_terms(int(st.range(3)));
+  if (!kernels::amx_enabled()) {
+    st.SkipWithError("no AMX-BF16 here");
+    return;
+  }
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.f, 1.f);
+  AlignedVector<uint16_t> w(size_t(m * k));
+  for (auto& v : w) v = f32_to_bf16(0.05f * d(rng));
+  AlignedVector<float> x(size_t(n * k)), y(size_t(n * m));
+  for (auto& v : x) v = d(rng);
+  const MatView mv{w.data(), DType::kBF16, m, k};
+  auto run = [&](bool amx) {
+    return [&, amx] {
+      kernels::set_amx_enabled(amx);
+      kernels::matmul(x.data(), n, mv, nullptr, y.data());
+    };
+  };
+  interleave(st, {{"amx", run(true)}, {"onednn", run(false)}});
+  kernels::set_amx_enabled(true);
+  kernels::set_bf16_gemm_terms(2);
+}
+BENCHMARK(BM_MatmulAmxVsOneDnn)
+    ->Args({512, 896, 4864, 2})
+    ->Args({512, 4864, 896, 2})
+    ->Args({512, 896, 896, 2})
+    ->Args({512, 896, 128, 2})
+    ->Args({512, 896, 4864, 1})
+    ->Args({512, 4864, 896, 1})
+    ->ArgNames({"n", "k", "m", "terms"})
+    ->Iterations(20)
+    ->UseRealTime();
+
+// oneDNN's bf16 matmul 512 x 896 -> 4864 (AMX brgemm here) with its source 64-byte aligned vs 16
+// and 32 bytes off: tile rows that straddle cache lines (what slotlm's buffers did before they
+// became AlignedVector).
+void BM_OneDnnSourceAlignment(benchmark::State& st) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  const int64_t n = 512, k = 896, m = 4864;
+  dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  dnnl::stream s(e);
+  const dnnl::memory::desc src({n, k}, dt::bf16, tag::ab), wei({k, m}, dt::bf16, tag::ba), dst({n, m}, dt::f32, tag::ab);
+  dnnl::matmul prim(dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), e));
+  AlignedVector<uint16_t> x(size_t(n * k) + 64, f32_to_bf16(0.5f)), w(size_t(m * k), f32_to_bf16(0.01f));
+  AlignedVector<float> y(size_t(n * m));
+  auto run = [&](int offset_bytes) {
+    return [&, offset_bytes] {
+      void* xs = reinterpret_cast<char*>(x.data()) + offset_bytes;
+      prim.execute(s, {{DNNL_ARG_SRC, dnnl::memory(src, e, xs)},
+                       {DNNL_ARG_WEIGHTS, dnnl::memory(wei, e, w.data())},
+                       {DNNL_ARG_DST, dnnl::memory(dst, e, y.data())}});
+      s.wait();
+    };
+  };
+  interleave(st, {{"aligned", run(0)}, {"off16", run(16)}, {"off32", run(32)}});
+}
+BENCHMARK(BM_OneDnnSourceAlignment)->Iterations(20)->UseRealTime();
+
+// A 512-token prefill of the model in SLOTLM_BENCH_MODEL on the AMX and the oneDNN paths.
+void BM_Forward512(benchmark::State& st) {
+  const char* dir = std::getenv("SLOTLM_BENCH_MODEL");
+  if (!dir || !*dir) {
+    st.SkipWithError("set SLOTLM_BENCH_MODEL to a model folder (e.g. models/qwen2.5-0.5b)");
+    return;
+  }
+  if (!kernels::amx_enabled()) {
+    st.SkipWithError("no AMX-BF16 here");
+    return;
+  }
+  kernels::set_bf16_gemm_terms(int(st.range(0)));
+  auto model = model::Model::load(dir);
+  const int64_t n = 512;
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 7919) % model->n_vocab());
+  model::Workspace ws;
+  std::vector<float> hidden(size_t(n * model->d_model()));
+  auto run = [&](bool amx) {
+    return [&, amx] {
+      kernels::set_amx_enabled(amx);
+      auto cache = model->new_cache(n);
+      model->forward(ids, cache, ws, hidden.data());
+    };
+  };
+  interleave(st, {{"amx", run(true)}, {"onednn", run(false)}});
+  kernels::set_amx_enabled(true);
+  kernels::set_bf16_gemm_terms(2);
+}
+BENCHMARK(BM_Forward512)->Arg(2)->Arg(1)->ArgNames({"terms"})->Iterations(16)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
