@@ -113,18 +113,24 @@ void gemv_range(const KernelTable& tab, const float* x, int64_t n, const MatView
   }
 }
 
+// Rows per work chunk of a gemv: about kGemvChunkBytes of weights, a multiple of 4 (the row tile).
+constexpr int64_t kGemvChunkBytes = 256 << 10;
+
 // gemv of several weights (same k) in one parallel region: the rows of all of them, concatenated,
-// are split evenly among the threads.
+// are cut into chunks of ~256 KB of weights that the threads take as they finish the last one, so a
+// core the host slows down does not hold the other back.
 void gemv_group(const float* x, int64_t n, std::span<const MatmulOut> outs) {
   int64_t total = 0;
   for (const MatmulOut& o : outs) total += o.w.rows;
   if (total == 0) return;
   const int64_t k = outs[0].w.cols;
+  const int64_t row_bytes = k * int64_t(dtype_size(outs[0].w.dtype));
+  const int64_t chunk = std::max<int64_t>(4, kGemvChunkBytes / std::max<int64_t>(row_bytes, 1) / 4 * 4);
+  const int64_t chunks = (total + chunk - 1) / chunk;
   const KernelTable& tab = kernel_table();
-#pragma omp parallel if (n * total * k >= kMinParallelWork)
-  {
-    int64_t g0, g1;
-    thread_rows(total, omp_get_thread_num(), omp_get_num_threads(), &g0, &g1);
+#pragma omp parallel for schedule(dynamic, 1) if (n * total * k >= kMinParallelWork)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t g0 = c * chunk, g1 = std::min(total, g0 + chunk);
     int64_t base = 0;
     for (const MatmulOut& o : outs) {
       const int64_t r0 = std::max(g0 - base, int64_t(0)), r1 = std::min(g1 - base, o.w.rows);

@@ -168,10 +168,12 @@ TEST_P(GemvIsa, GemvTransposedEqualsRowByRowAxpy) {
 
 // matmul_multi (one parallel region over the rows of several weights) gives the same bits as one
 // matmul per weight: each output row is the same dot product, whatever thread or tile computes it.
+// k = 2053 makes the gemv's work chunks (~256 KB of weights) 28-60 rows, so a weight spans several
+// chunks and one chunk spans two weights; both are also checked against the float64 reference.
 TEST_P(GemvIsa, MatmulMultiEqualsSeparateMatmuls) {
   IsaGuard guard(GetParam());
   std::mt19937 rng(11);
-  const int64_t k = 133;
+  for (int64_t k : {133, 2053}) {
   for (DType t : {DType::kF32, DType::kBF16}) {
     for (int64_t n : {1, 3, 17}) {
       const int64_t rows[3] = {70, 9, 130};
@@ -192,10 +194,15 @@ TEST_P(GemvIsa, MatmulMultiEqualsSeparateMatmuls) {
         outs.push_back({mv, b, got[size_t(i)].data()});
       }
       kernels::matmul_multi(x.data(), n, outs);
-      for (int i = 0; i < 3; ++i)
+      for (int i = 0; i < 3; ++i) {
         EXPECT_EQ(std::memcmp(want[size_t(i)].data(), got[size_t(i)].data(), want[size_t(i)].size() * sizeof(float)), 0)
-            << dtype_name(t) << " n=" << n << " weight " << i;
+            << dtype_name(t) << " n=" << n << " k=" << k << " weight " << i;
+        const std::vector<double> ref = reference(x, n, ws[size_t(i)].values, rows[i], k, outs[size_t(i)].bias);
+        EXPECT_LE(nmse(got[size_t(i)].data(), ref.data(), ref.size()), kNmseF32)
+            << dtype_name(t) << " n=" << n << " k=" << k << " weight " << i;
+      }
     }
+  }
   }
 }
 
