@@ -102,14 +102,17 @@ void block(const uint16_t* a, int64_t lda, int64_t term_stride, int terms, const
   }
   const int64_t as = lda * int64_t(sizeof(uint16_t));
   for (int64_t c = 0; c < kc / 32; ++c) {
-    _tile_loadd(6, wp + c * 1024, 64);
-    _tile_loadd(7, wp + c * 1024 + 512, 64);
+    // Each load is issued right before the first product that needs it, so it overlaps the
+    // products already issued instead of all four loads stalling the first product. In one process, interleaved, this order vs all four loads first: 512 x 896 -> 4864
+    // with 2 terms 7.5 vs 8.3 ms and 5.4 vs 6.1 ms, Model::forward of 512 tokens 934 vs 1068 ms.
     for (int t = 0; t < terms; ++t) {
       const uint16_t* at = a + t * term_stride + c * 32;
       _tile_loadd(4, at, as);
-      _tile_loadd(5, at + 16 * lda, as);
+      if (t == 0) _tile_loadd(6, wp + c * 1024, 64);
       _tile_dpbf16ps(0, 4, 6);
+      if (t == 0) _tile_loadd(7, wp + c * 1024 + 512, 64);
       _tile_dpbf16ps(1, 4, 7);
+      _tile_loadd(5, at + 16 * lda, as);
       _tile_dpbf16ps(2, 5, 6);
       _tile_dpbf16ps(3, 5, 7);
     }
