@@ -15,7 +15,32 @@
 
 namespace slotlm {
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
+namespace {
+
+constexpr size_t kHugePage = size_t(2) << 20;
+constexpr size_t kAlign = 64;
+
+// MemAvailable from /proc/meminfo in bytes, 0 when unknown.
+size_t mem_available() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  size_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return 0;
+}
+
+}  // namespace
+
+bool transparent_huge_pages_available() {
+  std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string s;
+  std::getline(in, s);
+  return s.find("[always]") != std::string::npos || s.find("[madvise]") != std::string::npos;
+}
+
+MappedFile::MappedFile(const std::string& path, MapMode mode, uint64_t align_offset) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
   struct stat st {};
@@ -24,20 +49,54 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     fail(path, ": not a regular file");
   }
   size_ = size_t(st.st_size);
-  if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int e = errno;
-      ::close(fd);
-      fail(path, ": mmap failed: ", std::strerror(e));
-    }
-    data_ = static_cast<const uint8_t*>(p);
+  try {
+    if (size_ > 0 && !(mode == MapMode::kHugePages && copy_to_huge_pages(fd, align_offset))) map(fd);
+  } catch (...) {
+    ::close(fd);
+    if (region_) ::munmap(region_, region_len_);
+    throw;
   }
   ::close(fd);
 }
 
+void MappedFile::map(int fd) {
+  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) fail(path_, ": mmap failed: ", std::strerror(errno));
+  data_ = static_cast<const uint8_t*>(p);
+  region_ = p;
+  region_len_ = size_;
+}
+
+bool MappedFile::copy_to_huge_pages(int fd, uint64_t align_offset) {
+  if (size_ < kHugePage || !transparent_huge_pages_available()) return false;
+  const size_t avail = mem_available();
+  if (avail == 0 || size_ > avail / 2) return false;
+  // One spare huge page to align the start, plus the shift that puts align_offset on 64 bytes.
+  const size_t shift = (kAlign - align_offset % kAlign) % kAlign;
+  const size_t len = (size_ + shift + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  region_ = p;
+  region_len_ = len;
+  const uintptr_t base = (reinterpret_cast<uintptr_t>(p) + kHugePage - 1) / kHugePage * kHugePage;
+  uint8_t* dst = reinterpret_cast<uint8_t*>(base) + shift;
+  ::madvise(reinterpret_cast<void*>(base), len - kHugePage, MADV_HUGEPAGE);  // a hint; ignore failure
+  size_t got = 0;
+  while (got < size_) {
+    const ssize_t r = ::pread(fd, dst + got, size_ - got, off_t(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fail(path_, ": read failed: ", std::strerror(errno));
+    if (r == 0) fail(path_, ": file shrank while reading (", got, " of ", size_, " bytes)");
+    got += size_t(r);
+  }
+  ::mprotect(reinterpret_cast<void*>(base), len - kHugePage, PROT_READ);  // weights stay read-only
+  data_ = dst;
+  huge_ = true;
+  return true;
+}
+
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (region_) ::munmap(region_, region_len_);
 }
 
 std::string read_file(const std::string& path) {

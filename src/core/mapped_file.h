@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Read-only memory-mapped file (core layer). Weights are viewed in place, never copied without need.
+// Read-only file contents in memory (core layer): memory-mapped, or copied once into transparent
+// huge pages. Weights are viewed in place either way, never copied again.
 #pragma once
 
 #include <cstddef>
@@ -8,10 +9,19 @@
 
 namespace slotlm {
 
+enum class MapMode {
+  kMap,        // mmap the file (pages shared with the page cache, faulted in on first touch)
+  kHugePages,  // read it once into 2 MiB transparent huge pages when the kernel offers them
+};
+
 class MappedFile {
  public:
-  // Maps `path` read-only; throws Error naming the file if it cannot be opened or mapped.
-  explicit MappedFile(const std::string& path);
+  // Maps `path` read-only; throws Error naming the file if it cannot be opened, mapped or read.
+  // kHugePages falls back to kMap when transparent huge pages are off, the file is under 2 MiB, or
+  // it is larger than half of MemAvailable (a mapping can be evicted under memory pressure, a copy
+  // cannot). In the copy, the byte at file offset `align_offset` lands on a 64-byte boundary (the
+  // safetensors data section, so tensor rows start cache-line aligned).
+  explicit MappedFile(const std::string& path, MapMode mode = MapMode::kMap, uint64_t align_offset = 0);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -19,14 +29,24 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // True when the contents were copied into huge pages (kHugePages taken, not fallen back).
+  bool huge_pages() const { return huge_; }
 
  private:
+  void map(int fd);
+  bool copy_to_huge_pages(int fd, uint64_t align_offset);
+
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  void* region_ = nullptr;  // what munmap releases
+  size_t region_len_ = 0;
+  bool huge_ = false;
 };
 
-// Reads a whole (small) file into a string; throws Error naming the file on failure.
+// Whether /sys/kernel/mm/transparent_hugepage/enabled allows madvise(MADV_HUGEPAGE) to work.
+bool transparent_huge_pages_available();
+
 std::string read_file(const std::string& path);
 
 }  // namespace slotlm

@@ -2,11 +2,14 @@
 #include "model/safetensors.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
 #include "core/json_file.h"
+#include "core/log.h"
 
 namespace slotlm::model {
 
@@ -49,9 +52,30 @@ std::unique_ptr<TensorStore> TensorStore::open_dir(const std::string& dir) {
   return store;
 }
 
+namespace {
+// Weights go into transparent huge pages by default: decode streams every weight per token, and
+// with 4 KiB pages it takes a TLB miss every 4 KiB (alternating runs, 0.5B: tg64 23.6-25.1 vs
+// 21.4-24.3 tok/s mapped, x8 106-115 vs 98-110). SLOTLM_MMAP=1 keeps the plain mapping (pages
+// shared with other processes and evictable).
+MapMode weights_map_mode() {
+  const char* env = std::getenv("SLOTLM_MMAP");
+  return env && std::strcmp(env, "1") == 0 ? MapMode::kMap : MapMode::kHugePages;
+}
+
+// The file offset of the data section (8 + header length), or 0 when the file is too short: the
+// huge-page copy puts it on a cache line (MappedFile), so rows of bf16 weights start aligned.
+uint64_t data_section_offset(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  uint64_t n_header = 0;
+  if (!in.read(reinterpret_cast<char*>(&n_header), 8) || n_header > kMaxHeaderBytes) return 0;
+  return 8 + n_header;
+}
+}  // namespace
+
 void TensorStore::add_file(const std::string& path) {
-  files_.push_back(std::make_unique<MappedFile>(path));
+  files_.push_back(std::make_unique<MappedFile>(path, weights_map_mode(), data_section_offset(path)));
   const MappedFile& f = *files_.back();
+  log_debug(path, f.huge_pages() ? ": copied into huge pages" : ": memory-mapped");
   if (f.size() < 8) fail(path, ": truncated safetensors file (", f.size(), " bytes, no header length)");
   uint64_t n_header = 0;
   std::memcpy(&n_header, f.data(), 8);  // little-endian host (x86-64)
