@@ -166,6 +166,33 @@ TEST_P(GemvIsa, GemvTransposedEqualsRowByRowAxpy) {
   }
 }
 
+// A row's result must not depend on how many activation rows share the weight pass: batched
+// decode gives each sequence the same bits as decoding it alone (the tiles of 4 rows reduce their
+// sums with one transposing reduction, the others one at a time, in the same order).
+TEST_P(GemvIsa, EachActivationRowGetsTheSameBitsWhateverTheBatch) {
+  const kernels::KernelTable& tab = kernels::kernel_table(GetParam());
+  std::mt19937 rng(23);
+  for (DType t : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (int64_t k : {17, 64, 131}) {
+      const int64_t m = 9, n = 9;
+      TestWeights w = make_weights(t, size_t(m * k), rng, 0);
+      const std::vector<float> x = random_floats(size_t(n * k), rng), bias = random_floats(size_t(m), rng);
+      auto run = [&](const float* xr, int64_t rows, float* y) {
+        if (t == DType::kF32) tab.gemv_f32(xr, rows, static_cast<const float*>(w.data(0)), m, k, k, bias.data(), y, m);
+        if (t == DType::kBF16) tab.gemv_bf16(xr, rows, static_cast<const uint16_t*>(w.data(0)), m, k, k, bias.data(), y, m);
+        if (t == DType::kF16) tab.gemv_f16(xr, rows, static_cast<const uint16_t*>(w.data(0)), m, k, k, bias.data(), y, m);
+      };
+      std::vector<float> batched(size_t(n * m)), alone(static_cast<size_t>(m));
+      run(x.data(), n, batched.data());
+      for (int64_t i = 0; i < n; ++i) {
+        run(x.data() + i * k, 1, alone.data());
+        EXPECT_EQ(std::memcmp(alone.data(), batched.data() + i * m, size_t(m) * sizeof(float)), 0)
+            << kernels::isa_name(GetParam()) << " " << dtype_name(t) << " k=" << k << " row " << i;
+      }
+    }
+  }
+}
+
 // matmul_multi (one parallel region over the rows of several weights) gives the same bits as one
 // matmul per weight: each output row is the same dot product, whatever thread or tile computes it.
 // k = 2053 makes the gemv's work chunks (~256 KB of weights) 28-60 rows, so a weight spans several
