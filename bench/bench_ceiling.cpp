@@ -2,7 +2,8 @@
 // Compute ceilings of this machine, to run beside the model benchmarks: the shared VM's throughput
 // swings by up to 2x between minutes, so a matmul number means little without the peak measured
 // in the same run. AVX-512 FMA (zmm FMAs/s, register only) and AMX-BF16 TDPBF16PS (FLOP/s of
-// 16x16x32 tile products, register only and with a GEMM's tile loads), on 1 and 2 threads.
+// 16x16x32 tile products, register only and with a GEMM's tile loads), on 1 and 2 threads; and
+// the DRAM read bandwidth a decode step (which streams every weight once) can reach at most.
 // Run: ./build/bench/bench_ceiling
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 namespace {
@@ -128,6 +130,40 @@ BENCHMARK(BM_AmxTdpPeak)
     ->Args({2, 2})
     ->UseRealTime()
     ->ArgNames({"threads", "loads"});
+
+// Sum of 32-bit lanes over [p, p + n) with 64-byte loads: a read stream with no other work.
+__attribute__((target("avx512f"))) int64_t read_stream(const char* p, size_t n) {
+  __m512i a = _mm512_setzero_si512();
+  for (size_t i = 0; i < n; i += 64) a = _mm512_add_epi32(a, _mm512_load_si512(p + i));
+  alignas(64) int32_t lanes[16];
+  _mm512_store_si512(lanes, a);
+  int64_t sum = 0;
+  for (int32_t v : lanes) sum += v;
+  return sum;
+}
+
+// arg: threads. Reads 1 GiB (far beyond the L3, like a model's weights) split evenly between the
+// threads; bytes/s is the ceiling for decode, which reads each weight once per token.
+void BM_ReadBandwidth(benchmark::State& st) {
+  if (!__builtin_cpu_supports("avx512f")) {
+    st.SkipWithError("no AVX-512 on this CPU");
+    return;
+  }
+  constexpr size_t kBytes = size_t(1) << 30;
+  char* buf = static_cast<char*>(std::aligned_alloc(size_t(2) << 20, kBytes));
+  std::memset(buf, 1, kBytes);
+  const int threads = int(st.range(0));
+  for (auto _ : st) {
+#pragma omp parallel num_threads(threads)
+    {
+      const size_t part = kBytes / size_t(omp_get_num_threads());
+      benchmark::DoNotOptimize(read_stream(buf + part * size_t(omp_get_thread_num()), part));
+    }
+  }
+  st.counters["bytes/s"] = benchmark::Counter(double(kBytes), benchmark::Counter::kIsIterationInvariantRate);
+  std::free(buf);
+}
+BENCHMARK(BM_ReadBandwidth)->Arg(1)->Arg(2)->UseRealTime()->ArgNames({"threads"});
 
 }  // namespace
 
