@@ -26,9 +26,9 @@ double median(std::vector<double> v) {
 }
 
 std::unique_ptr<model::Model> load(const char* dir, bool mapped) {
-  if (mapped) setenv("SLOTLM_MMAP", "1", 1);
+  if (!mapped) setenv("SLOTLM_HUGEPAGES", "1", 1);
   auto m = model::Model::load(dir);
-  unsetenv("SLOTLM_MMAP");
+  unsetenv("SLOTLM_HUGEPAGES");
   return m;
 }
 

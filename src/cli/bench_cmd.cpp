@@ -155,8 +155,9 @@ void bench(BenchFlags& f) {
                                      c.head_dim) * sizeof(float) / (1024.0 * 1024.0);
   out["peak_rss_mib"] = peak_mib;
   out["kv_cache_mib"] = kv_mib;
-  std::printf("\nmemory: peak RSS %.0f MiB (weights %.0f MiB mapped once), KV cache %.1f MiB per %lld-token sequence\n",
-              peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), kv_mib,
+  out["weights_residence"] = m->weights().store->residence();
+  std::printf("\nmemory: peak RSS %.0f MiB (weights %.0f MiB, held once, %s), KV cache %.1f MiB per %lld-token sequence\n",
+              peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), m->weights().store->residence(), kv_mib,
               (long long)(f.n_prompt + f.n_gen));
   if (m->weights().dtype == DType::kBF16)
     std::printf("precision: %s (bf16 weights: prefill matmuls take activations as %d bf16 term%s)\n", precision, terms,

@@ -57,7 +57,8 @@ std::unique_ptr<model::Model> load_model(const CommonFlags& f) {
   const auto& c = m->config();
   log_info("slotlm: loaded ", c.architecture, " from ", f.model_dir, " (", c.num_hidden_layers, " layers, d_model ",
            c.hidden_size, ", vocab ", c.vocab_size, ", ", dtype_name(m->weights().dtype), ", ",
-           m->weights().store->total_bytes() / (1024 * 1024), " MiB mapped) in ", int(t.ms()), " ms, ", n_thr,
+           m->weights().store->total_bytes() / (1024 * 1024), " MiB ", m->weights().store->residence(), ") in ",
+           int(t.ms()), " ms, ", n_thr,
            " threads");
   return m;
 }

@@ -53,13 +53,14 @@ std::unique_ptr<TensorStore> TensorStore::open_dir(const std::string& dir) {
 }
 
 namespace {
-// Weights go into transparent huge pages by default: decode streams every weight per token, and
-// with 4 KiB pages it takes a TLB miss every 4 KiB (alternating runs, 0.5B: tg64 23.6-25.1 vs
-// 21.4-24.3 tok/s mapped, x8 106-115 vs 98-110). SLOTLM_MMAP=1 keeps the plain mapping (pages
-// shared with other processes and evictable).
+// Weights are memory-mapped unless SLOTLM_HUGEPAGES=1 asks for a copy in transparent huge pages:
+// decode streams every weight per token, and 4 KiB pages cost a TLB miss every 4 KiB. Measured in
+// one process (bench_weight_memory, 0.5B): decode 0.7-3.5% faster per token (1.5B: 1.9%), 8
+// sequences 0.2-1.5%, prefill -3..+2%; the copy costs 0.3-1 s at load (942 MiB), so it pays only
+// in long-running processes (serve, eval).
 MapMode weights_map_mode() {
-  const char* env = std::getenv("SLOTLM_MMAP");
-  return env && std::strcmp(env, "1") == 0 ? MapMode::kMap : MapMode::kHugePages;
+  const char* env = std::getenv("SLOTLM_HUGEPAGES");
+  return env && std::strcmp(env, "1") == 0 ? MapMode::kHugePages : MapMode::kMap;
 }
 
 // The file offset of the data section (8 + header length), or 0 when the file is too short: the
@@ -178,6 +179,12 @@ std::vector<std::string> TensorStore::names() const {
   std::vector<std::string> out;
   for (const auto& [k, v] : tensors_) out.push_back(k);
   return out;
+}
+
+const char* TensorStore::residence() const {
+  bool all_huge = !files_.empty();
+  for (const auto& f : files_) all_huge = all_huge && f->huge_pages();
+  return all_huge ? "in huge pages" : "mapped";
 }
 
 size_t TensorStore::total_bytes() const {

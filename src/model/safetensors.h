@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// safetensors reader (model layer): memory-maps one file or an HF sharded set
-// (model.safetensors.index.json) and hands out validated views by HF tensor name.
+// safetensors reader (model layer): holds one file or an HF sharded set (model.safetensors.index.json)
+// in memory once (huge-page copy or mapping, core/mapped_file.h) and hands out validated views by
+// HF tensor name.
 // Format: https://huggingface.co/docs/safetensors (8-byte LE header length, JSON header, data).
 #pragma once
 
@@ -30,6 +31,8 @@ class TensorStore {
   TensorView get(const std::string& name, const std::vector<int64_t>& shape) const;
   std::vector<std::string> names() const;
   size_t total_bytes() const;  // bytes of tensor data mapped
+  // "in huge pages" when every file was copied into transparent huge pages, else "mapped".
+  const char* residence() const;
 
  private:
   struct Entry {
