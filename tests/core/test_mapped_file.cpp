@@ -60,7 +60,9 @@ TEST_F(MappedFileTest, HugePageCopyHoldsTheFileAndAlignsTheRequestedOffset) {
     EXPECT_EQ(copy.huge_pages(), transparent_huge_pages_available());
     ASSERT_EQ(copy.size(), bytes.size());
     EXPECT_EQ(std::memcmp(copy.data(), bytes.data(), bytes.size()), 0) << "offset " << offset;
-    if (copy.huge_pages()) EXPECT_EQ(reinterpret_cast<uintptr_t>(copy.data() + offset) % 64, 0u) << "offset " << offset;
+    if (copy.huge_pages()) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(copy.data() + offset) % 64, 0u) << "offset " << offset;
+    }
   }
 }
 
