@@ -6,11 +6,14 @@
 // Run: ./build/bench/bench_attention [--benchmark_filter=..]
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
 #include <random>
 #include <vector>
 
 #include "kernels/attention.h"
 #include "kernels/dispatch.h"
+#include "kernels/matmul.h"  // amx_enabled
 
 namespace {
 
@@ -57,6 +60,41 @@ BENCHMARK(BM_AttentionPath)
     ->Apply(PathArgs)
     ->UseRealTime()
     ->ArgNames({"n_tok", "n_past", "path", "isa"});
+
+// args: n_tok, n_past. attention() on AVX-512 with bf16_products (AMX tiles, the `fast` precision)
+// and without (f32 blocked path), alternating every iteration; counters: median ms of each.
+void BM_AttentionAmxVsF32(benchmark::State& st) {
+  const int64_t n_tok = st.range(0), n_past = st.range(1);
+  kernels::set_isa(kernels::Isa::kAvx512);
+  if (!kernels::amx_enabled()) {
+    kernels::set_isa(kernels::detect_isa());
+    st.SkipWithError("no AMX-BF16 here");
+    return;
+  }
+  std::vector<float> q = random_f32(size_t(n_tok * 14 * 64), 1), out(q.size());
+  std::vector<float> k = random_f32(size_t((n_past + n_tok) * 2 * 64), 2);
+  std::vector<float> v = random_f32(k.size(), 3);
+  std::vector<double> ms[2];
+  for (auto _ : st)
+    for (int f32 = 0; f32 < 2; ++f32) {
+      const kernels::AttentionShape s{14, 2, 64, f32 == 0};
+      const auto t0 = std::chrono::steady_clock::now();
+      kernels::attention(q.data(), n_tok, n_past, k.data(), v.data(), s, out.data());
+      ms[f32].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      benchmark::DoNotOptimize(out.data());
+    }
+  for (auto& m : ms) std::sort(m.begin(), m.end());
+  st.counters["amx_bf16_ms"] = ms[0][ms[0].size() / 2];
+  st.counters["f32_ms"] = ms[1][ms[1].size() / 2];
+  kernels::set_isa(kernels::detect_isa());
+}
+BENCHMARK(BM_AttentionAmxVsF32)
+    ->Args({512, 0})
+    ->Args({128, 384})
+    ->Args({2048, 0})
+    ->ArgNames({"n_tok", "n_past"})
+    ->Iterations(40)
+    ->UseRealTime();
 
 }  // namespace
 

@@ -21,7 +21,7 @@ void add_model_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("-t,--threads", f.threads, "threads (0 = all cores)")->capture_default_str();
   app.add_option("--precision", f.precision,
                  "bf16 weights, prefill-sized matmuls: fast (activations rounded to bf16, as PyTorch's bf16 "
-                 "model and llama.cpp do), exact (2 bf16 terms, ~1e-5 relative; default) or full (3 terms, f32 level)");
+                 "model and llama.cpp do; with AMX prefill attention in bf16 too), exact (2 bf16 terms, ~1e-5 relative; default) or full (3 terms, f32 level)");
 }
 
 void add_sampling_flags(CLI::App& app, CommonFlags& f) {

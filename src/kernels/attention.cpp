@@ -5,7 +5,9 @@
 #include <cmath>
 #include <vector>
 
+#include "core/aligned.h"
 #include "kernels/dispatch.h"
+#include "kernels/matmul.h"
 #include "kernels/isa/attention_blocked.h"
 
 namespace slotlm::kernels {
@@ -22,7 +24,8 @@ bool worth_threads(int64_t n_tok, int64_t n_past, const AttentionShape& s) {
 // dynamically, which keeps threads balanced on a causal prefill.
 void attention_blocked(void (*run_block)(const detail::AttentionBlock&), const float* q,
                        int64_t n_tok, int64_t n_past, const float* k, const float* v,
-                       const AttentionShape& s, float* out) {
+                       const AttentionShape& s, float* out, const uint16_t* kp = nullptr,
+                       const uint16_t* vp = nullptr) {
   using detail::AttentionBlock;
   const int64_t n_rows = n_tok * (s.n_head / s.n_kv_head);
   const int64_t n_blocks = (n_rows + detail::kBlockRows - 1) / detail::kBlockRows;
@@ -38,6 +41,9 @@ void attention_blocked(void (*run_block)(const detail::AttentionBlock&), const f
     b.g = item % s.n_kv_head;
     b.row0 = blk * detail::kBlockRows;
     b.n_rows = std::min(detail::kBlockRows, n_rows - b.row0);
+    b.kp = kp;
+    b.vp = vp;
+    b.kv_blocks = (n_past + n_tok + 31) / 32;
     run_block(b);
   }
 }
@@ -52,6 +58,19 @@ void attention(const float* q, int64_t n_tok, int64_t n_past, const float* k, co
   const Isa isa = active_isa();
   if (n_tok * (s.n_head / s.n_kv_head) < 16 || isa == Isa::kAvx2) {
     attention_rowwise(q, n_tok, n_past, k, v, s, out);
+    return;
+  }
+  if (s.bf16_products && isa == Isa::kAvx512 && s.d_head % 32 == 0 && amx_enabled() &&
+      detail::amx_attention_available()) {
+    // bf16 products on AMX tiles; K and V are laid out once per call for every query block.
+    thread_local AlignedVector<uint16_t> kp, vp;
+    const size_t n = size_t(s.n_kv_head * ((n_past + n_tok + 31) / 32 * 32) * s.d_head);
+    if (kp.size() < n) {
+      kp.resize(n);
+      vp.resize(n);
+    }
+    detail::amx_pack_kv(k, v, n_past + n_tok, s.n_kv_head, s.d_head, kp.data(), vp.data());
+    attention_blocked(detail::attention_block_amx, q, n_tok, n_past, k, v, s, out, kp.data(), vp.data());
     return;
   }
   attention_blocked(isa == Isa::kAvx512 ? detail::attention_block_avx512

@@ -101,7 +101,9 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
     }
     row += sg.n_tok;
   }
-  const kernels::AttentionShape shape{n_head, n_kv, d_head};
+  // The `fast` precision of a bf16 model rounds attention's products to bf16 too (see attention.h).
+  const kernels::AttentionShape shape{n_head, n_kv, d_head,
+                                      w_.dtype == DType::kBF16 && kernels::bf16_gemm_terms() == 1};
   const float eps = float(c.rms_norm_eps);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& L = w_.layers[size_t(l)];

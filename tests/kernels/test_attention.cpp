@@ -2,6 +2,7 @@
 // Causal GQA attention against a float64 reference, per ISA, for prefill and decode shapes.
 #include "kernel_test_util.h"
 #include "kernels/attention.h"
+#include "kernels/matmul.h"  // amx_enabled
 
 namespace slotlm::test {
 namespace {
@@ -110,6 +111,46 @@ TEST_P(AttentionIsa, PeakedScoresMatchReference) {
   kernels::attention(q.data(), n_tok, n_past, k.data(), v.data(), s, out.data());
   const std::vector<double> ref = reference(q, n_tok, n_past, k, v, s);
   EXPECT_LE(nmse(out.data(), ref.data(), ref.size()), kNmseAttention);
+}
+
+// The `fast` precision's AMX path rounds q K^T's inputs, the probabilities and V to bf16 (unit
+// roundoff 2^-9 each) and accumulates in f32: each output is off by ~2^-9 relative per rounding, so
+// NMSE ~ 3 * (2^-9)^2 = 1.1e-5 on O(1) inputs; bound with ~9x margin. Seen: 5.4e-6 .. 1.1e-5.
+constexpr double kNmseAttentionBf16 = 1e-4;
+
+// With bf16_products (the `fast` precision of a bf16 model) and AMX, prefill attention runs on
+// tiles in bf16: checked against float64 at bf16 precision, and shown to be that path (its error
+// is far above the f32 paths'). d_head not a multiple of 32 falls back to the f32 blocked path.
+TEST(AttentionAmx, FastPrecisionMatchesReferenceAtBf16Precision) {
+  IsaGuard guard(kernels::Isa::kAvx512);
+  if (!kernels::amx_enabled()) GTEST_SKIP() << "no AMX-BF16 here (CPU, OS permission or ISA)";
+  std::mt19937 rng(13);
+  struct Case { int64_t n_tok, n_past, group, d_head; };
+  std::vector<Case> cases;
+  for (int64_t group : {1, 2, 7})
+    for (int64_t n_tok : {17, 100, 300})
+      for (int64_t n_past : {0, 45}) cases.push_back({n_tok, n_past, group, group == 2 ? 128 : 64});
+  cases.push_back({40, 3, 2, 32});
+  cases.push_back({40, 3, 2, 48});  // not a multiple of 32: f32 path
+  for (const Case& c : cases) {
+    const kernels::AttentionShape s{2 * c.group, 2, c.d_head, true};
+    const int64_t n_ctx = c.n_past + c.n_tok;
+    const std::vector<float> q = random_floats(size_t(c.n_tok * s.n_head * c.d_head), rng);
+    const std::vector<float> k = random_floats(size_t(n_ctx * 2 * c.d_head), rng);
+    const std::vector<float> v = random_floats(k.size(), rng);
+    std::vector<float> out(q.size());
+    kernels::attention(q.data(), c.n_tok, c.n_past, k.data(), v.data(), s, out.data());
+    const std::vector<double> ref = reference(q, c.n_tok, c.n_past, k, v, s);
+    const double e = nmse(out.data(), ref.data(), ref.size());
+    const std::string what = "n_tok=" + std::to_string(c.n_tok) + " n_past=" + std::to_string(c.n_past) +
+                             " group=" + std::to_string(c.group) + " d_head=" + std::to_string(c.d_head);
+    if (c.d_head % 32 != 0) {
+      EXPECT_LE(e, kNmseAttention) << what;
+      continue;
+    }
+    EXPECT_LE(e, kNmseAttentionBf16) << what;
+    EXPECT_GT(e, kNmseAttention) << what << ": the bf16 path did not run";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, AttentionIsa, ::testing::ValuesIn(supported_isas()),

@@ -23,10 +23,26 @@ struct AttentionBlock {
   int64_t n_head = 0, n_kv_head = 0, d_head = 0;
   int64_t g = 0;                 // KV head
   int64_t row0 = 0, n_rows = 0;  // 1 <= n_rows <= kBlockRows
+  // attention_block_amx only: K and V as laid out by amx_pack_kv, kv_blocks = ceil(keys / 32).
+  const uint16_t* kp = nullptr;
+  const uint16_t* vp = nullptr;
+  int64_t kv_blocks = 0;
 };
 
 // Both are thread-safe: per-thread scratch, grown as needed and kept for later calls.
 void attention_block_avx512(const AttentionBlock& b);    // -mavx512f/bw/vl -mfma
 void attention_block_portable(const AttentionBlock& b);  // plain C++, no ISA flags (scalar)
+
+// The AMX-BF16 path (isa/attention_amx.cpp) for the `fast` precision: q, K, V and the softmax
+// probabilities rounded to bf16, products accumulated in f32. Needs d_head % 32 == 0.
+// amx_attention_available: AMX-BF16 granted (amx_available) and AVX512-BF16.
+bool amx_attention_available();
+// K and V `[n_keys, n_kv_head, d_head]` (f32) -> kp, vp, each `[n_kv_head][ceil(n_keys / 32) * 32][d_head]`
+// bf16 elements (64-byte aligned) in tile layouts: per head, per block of 32 keys, K as an AMX
+// GEMM weight block (amx_pack_weights of the 32 key rows over d_head) and V as d_head / 16 tiles
+// of 16 key pairs x 16 columns. Keys past n_keys are zero.
+void amx_pack_kv(const float* k, const float* v, int64_t n_keys, int64_t n_kv_head, int64_t d_head,
+                 uint16_t* kp, uint16_t* vp);
+void attention_block_amx(const AttentionBlock& b);  // b.kp / b.vp / b.kv_blocks from amx_pack_kv
 
 }  // namespace slotlm::kernels::detail
