@@ -34,22 +34,36 @@ constexpr long kXfeatureXtiledata = 18;     // the AMX tile data
 constexpr int64_t kKWhole = 1024;
 constexpr int64_t kKBlock = 512;
 
+// The 64-byte LDTILECFG operand: palette 1, tiles 0..7 of 16 rows x 64 bytes.
 struct alignas(64) TileConfig {
-  uint8_t palette = 1;
+  uint8_t palette = 0;
   uint8_t start_row = 0;
   uint8_t reserved[14] = {};
   uint16_t colsb[16] = {};
   uint8_t rows[16] = {};
 };
 
-void load_config() {
+constexpr TileConfig make_tile_config() {
   TileConfig c;
+  c.palette = 1;
   for (int i = 0; i < 8; ++i) {
     c.colsb[i] = 64;
     c.rows[i] = 16;
   }
-  _tile_loadconfig(&c);
+  return c;
 }
+
+// A constant in static storage, not a stack object: GCC 12's _tile_loadconfig tells the compiler
+// it reads only the first byte of its operand, so the stores filling a local config can be dropped
+// as dead (seen: an out-of-line config function loaded 0-row tiles, and the next tile op faulted).
+constexpr TileConfig kTileConfig = make_tile_config();
+static_assert(sizeof(TileConfig) == 64);
+
+}  // namespace
+
+void amx_load_tile_config() { _tile_loadconfig(&kTileConfig); }
+
+namespace {
 
 // 16 x 16 transpose of 32-bit elements: r[j] lane c -> r[c] lane j.
 inline void transpose16(__m512i* r) {
@@ -158,7 +172,7 @@ void amx_gemm_bf16(const uint16_t* x, int64_t n, int terms, const uint16_t* w, i
     thread_local AlignedVector<uint16_t> packed;
     packed.resize(size_t(kb_len * 32));
     alignas(64) float tail[32 * 32];  // the last row block when n is not a multiple of 32
-    load_config();
+    amx_load_tile_config();
     for (int64_t k0 = 0; k0 < k; k0 += kb_len) {
       const int64_t kc = std::min(kb_len, k - k0);
 #pragma omp for schedule(dynamic, 1)  // balances a core the host slows: pp512 exact 540-724 vs 404-420 tok/s static

@@ -12,6 +12,10 @@ namespace slotlm::kernels::detail {
 // (arch_prctl ARCH_REQ_XCOMP_PERM). Checked once.
 bool amx_available();
 
+// Loads the tile configuration both AMX kernels use (palette 1, all 8 tiles 16 rows x 64 bytes)
+// on the calling thread.
+void amx_load_tile_config();
+
 // Rows of the activation buffer are processed 32 at a time (two 16-row tiles).
 inline constexpr int64_t kAmxRowBlock = 32;
 // Shapes amx_gemm_bf16 takes: k and m multiples of 32 (k: 32 bf16 per tile row; m: two 16-column

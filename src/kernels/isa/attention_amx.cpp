@@ -27,24 +27,6 @@ namespace {
 
 constexpr int64_t kLanes = 16;
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-// Tiles 0-3: C (16 x 16 f32), 4-5: A (16 rows x 32 bf16), 6-7: B (16 pairs x 16 columns).
-void load_config() {
-  TileConfig c;
-  for (int i = 0; i < 8; ++i) {
-    c.colsb[i] = 64;
-    c.rows[i] = 16;
-  }
-  _tile_loadconfig(&c);
-}
-
 // 16 f32 -> 16 bf16 (round to nearest even), zero-extended into the low halves of 32-bit lanes.
 inline __m512i bf16_lo(__m512 x) { return _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x))); }
 
@@ -164,7 +146,7 @@ void attention_block_amx(const AttentionBlock& b) {
       _mm256_store_si256(reinterpret_cast<__m256i*>(qb + r * d + c), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x)));
     }
 
-  load_config();
+  amx_load_tile_config();  // tiles 0-3: C (16 x 16 f32), 4-5: A, 6-7: B
   // S, 32 keys at a time: A = q rows (chunks of 32 of d), B = the K block's two 16-key tiles.
   for (int64_t j0 = 0; j0 < n_kp; j0 += 32) {
     tile_products(qb, d * 2, 32, 16 * d, kp + j0 * d, 1024, 512, d / 32);
