@@ -9,14 +9,19 @@
 
 namespace slotlm::kernels::detail {
 
-const uint16_t* split_bf16_terms(const float* x, int64_t rows, int64_t cols, int terms, int64_t rows_pad,
-                                 int slot) {
+uint16_t* bf16_terms_buffer(int64_t rows, int64_t cols, int terms, int64_t rows_pad, int slot) {
   thread_local AlignedVector<uint16_t> buf[2];
   AlignedVector<uint16_t>& xb = buf[slot];
   xb.resize(size_t(terms * rows_pad * cols));
   uint16_t* xbp = xb.data();  // the caller's buffer (thread_local names differ per thread)
   for (int term = 0; term < terms; ++term)
     std::fill(xbp + (term * rows_pad + rows) * cols, xbp + (term + 1) * rows_pad * cols, uint16_t(0));
+  return xbp;
+}
+
+const uint16_t* split_bf16_terms(const float* x, int64_t rows, int64_t cols, int terms, int64_t rows_pad,
+                                 int slot) {
+  uint16_t* xbp = bf16_terms_buffer(rows, cols, terms, rows_pad, slot);
   const KernelTable& t = kernel_table();
 #pragma omp parallel if (rows * cols >= (1 << 15))
   {

@@ -16,4 +16,9 @@ namespace slotlm::kernels::detail {
 const uint16_t* split_bf16_terms(const float* x, int64_t rows, int64_t cols, int terms, int64_t rows_pad,
                                  int slot = 0);
 
+// The buffer split_bf16_terms fills, for a producer that writes the terms itself (the fused
+// SwiGLU, isa/amx_gemm.h): `[terms][rows_pad][cols]` bf16, rows rows .. rows_pad - 1 zero, the
+// rest unspecified. Same lifetime and slots as split_bf16_terms.
+uint16_t* bf16_terms_buffer(int64_t rows, int64_t cols, int terms, int64_t rows_pad, int slot);
+
 }  // namespace slotlm::kernels::detail

@@ -214,6 +214,19 @@ void swiglu_mlp(const float* x, int64_t n, const MatView& wg, const float* bg, c
   if (!amx && !bg && !bu && use_dnnl(n, wg) && use_dnnl(n, wu) && use_dnnl(n, wd) &&
       detail::dnnl_swiglu(x, n, wg, wu, wd, bd, gate, up, y))
     return;
+  if (amx && wu.rows == wg.rows && wu.cols == wg.cols && wd.cols == wg.rows) {
+    // Prefill on AMX: gate, up and silu * mul in one pass that writes the down projection's bf16
+    // terms directly (isa/amx_gemm.h), then the down product.
+    const int terms = detail::bf16_terms();
+    const int64_t k = wg.cols, m = wg.rows;
+    const int64_t n_pad = (n + detail::kAmxRowBlock - 1) / detail::kAmxRowBlock * detail::kAmxRowBlock;
+    const uint16_t* xb = detail::split_bf16_terms(x, n, k, terms, n_pad, 0);
+    uint16_t* hb = detail::bf16_terms_buffer(n, m, terms, n_pad, 1);
+    detail::amx_swiglu_bf16(xb, n, terms, static_cast<const uint16_t*>(wg.data), bg,
+                            static_cast<const uint16_t*>(wu.data), bu, m, k, gate, up, hb);
+    detail::amx_gemm_bf16(hb, n, terms, static_cast<const uint16_t*>(wd.data), wd.rows, m, bd, y);
+    return;
+  }
   const MatmulOut gate_up[2] = {{wg, bg, gate}, {wu, bu, up}};
   matmul_multi(x, n, gate_up);
   silu_mul(gate, up, n * wg.rows, gate);

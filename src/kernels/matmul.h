@@ -28,8 +28,10 @@ void matmul_multi(const float* x, int64_t n, std::span<const MatmulOut> outs);
 
 // The SwiGLU MLP: y = (silu(x Wg^T + bg) * (x Wu^T + bu)) Wd^T + bd, x `[n, d]`, y `[n, d]`.
 // `gate`, `up` `[n, d_ff]` are scratch. Decode-sized n: gate/up in one gemv pass, then silu*mul
-// and the down gemv. Prefill-sized n with bf16 weights and no gate/up biases: oneDNN in a
-// transposed layout (gemm_dnnl.h), with the same bf16 terms as matmul().
+// and the down gemv. Prefill-sized n with bf16 weights on AMX: one fused pass for gate, up,
+// silu*mul and the split of h into bf16 terms (bit for bit the separate steps), then down; without
+// AMX and with no gate/up biases: oneDNN in a transposed layout (gemm_dnnl.h), with the same bf16
+// terms as matmul().
 void swiglu_mlp(const float* x, int64_t n, const MatView& wg, const float* bg, const MatView& wu,
                 const float* bu, const MatView& wd, const float* bd, float* gate, float* up, float* y);
 

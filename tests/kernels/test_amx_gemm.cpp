@@ -2,11 +2,13 @@
 // The AMX tile GEMM (kernels/isa/amx_gemm.h) against float64 through kernels::matmul, its weight
 // layout against its definition, and its agreement with the oneDNN path. Skipped (with a message)
 // on CPUs or kernels without AMX-BF16.
+#include <algorithm>
 #include <cstring>
 
 #include "kernel_test_util.h"
 #include "kernels/isa/amx_gemm.h"
 #include "kernels/matmul.h"
+#include "kernels/ops.h"
 
 namespace slotlm::test {
 namespace {
@@ -48,13 +50,13 @@ TEST(AmxGemm, PackedWeightsFollowTheirDefinition) {
                 << "c=" << c << " h=" << h << " p=" << p << " j=" << j << " e=" << e;
 }
 
-// Row tails (n not a multiple of 32, n < 32), k blocked (1056 = 512 + 512 + 32), bias or not,
-// 1-3 terms; the output vector is exactly n x m, so a write past it fails under ASan.
+// Row tails (n not a multiple of 32, n < 32), k blocked (kAmxKWhole + 32: 512-column blocks and a
+// 32-column one), bias or not, 1-3 terms; the output vector is exactly n x m, so a write past it fails under ASan.
 TEST(AmxGemm, MatmulMatchesReferenceAcrossShapesTermsAndBias) {
   SKIP_WITHOUT_AMX();
   kernels::set_gemm_min_work(0);
   std::mt19937 rng(29);
-  const int64_t shapes[][3] = {{16, 32, 32}, {33, 96, 96}, {31, 64, 64}, {100, 64, 1056}, {64, 160, 512}};
+  const int64_t shapes[][3] = {{16, 32, 32}, {33, 96, 96}, {31, 64, 64}, {100, 64, kernels::detail::kAmxKWhole + 32}, {64, 160, 512}};
   for (const auto& s : shapes) {
     const int64_t n = s[0], m = s[1], k = s[2];
     TestWeights w = make_weights(DType::kBF16, size_t(m * k), rng, 0);
@@ -109,6 +111,64 @@ TEST(AmxGemm, GroupEqualsSeparateProductsAndAgreesWithOneDnn) {
     std::vector<double> d(dnnl[size_t(i)].begin(), dnnl[size_t(i)].end());
     EXPECT_LE(nmse(got[size_t(i)].data(), d.data(), d.size()), kNmseTerms) << "weight " << i;
   }
+  kernels::set_gemm_min_work(kernels::kGemmMinWork);
+}
+
+// swiglu_mlp's fused AMX pass (gate, up, silu * mul and the bf16 split of h in one pass,
+// amx_swiglu_bf16) equals, bit for bit, the separate steps it replaces: matmul_multi for gate and
+// up, silu_mul, matmul for down (which splits h itself). Row counts with and without a partial row
+// block, k of one and of several k blocks (past kAmxKWhole partial sums wait in gate / up), 1-3
+// terms, with and without biases. And the result is right: float64 at the terms' precision.
+TEST(AmxGemm, FusedSwigluEqualsSeparateSteps) {
+  SKIP_WITHOUT_AMX();
+  kernels::set_gemm_min_work(0);
+  std::mt19937 rng(29);
+  struct Case { int64_t n, d, ff; };
+  for (const Case c : {Case{5, 64, 96}, Case{32, 64, 160}, Case{70, 96, 64}, Case{40, kernels::detail::kAmxKWhole + 64, 64}}) {
+    const TestWeights wg = make_weights(DType::kBF16, size_t(c.ff * c.d), rng, 0);
+    const TestWeights wu = make_weights(DType::kBF16, size_t(c.ff * c.d), rng, 0);
+    const TestWeights wd = make_weights(DType::kBF16, size_t(c.d * c.ff), rng, 0);
+    const MatView mg{wg.data(0), DType::kBF16, c.ff, c.d}, mu{wu.data(0), DType::kBF16, c.ff, c.d},
+        md{wd.data(0), DType::kBF16, c.d, c.ff};
+    const std::vector<float> x = random_floats(size_t(c.n * c.d), rng), bg = random_floats(size_t(c.ff), rng),
+                             bu = random_floats(size_t(c.ff), rng), bd = random_floats(size_t(c.d), rng);
+    for (int terms = 1; terms <= 3; ++terms) {
+      kernels::set_bf16_gemm_terms(terms);
+      for (bool biases : {false, true}) {
+        const float* pg = biases ? bg.data() : nullptr;
+        const float* pu = biases ? bu.data() : nullptr;
+        const float* pd = biases ? bd.data() : nullptr;
+        std::vector<float> gate(size_t(c.n * c.ff)), up(gate.size()), y(size_t(c.n * c.d));
+        kernels::swiglu_mlp(x.data(), c.n, mg, pg, mu, pu, md, pd, gate.data(), up.data(), y.data());
+        std::vector<float> g2(gate.size()), u2(gate.size()), y2(y.size());
+        const kernels::MatmulOut gu[2] = {{mg, pg, g2.data()}, {mu, pu, u2.data()}};
+        kernels::matmul_multi(x.data(), c.n, gu);
+        kernels::silu_mul(g2.data(), u2.data(), int64_t(g2.size()), g2.data());
+        kernels::matmul(g2.data(), c.n, md, pd, y2.data());
+        const std::string what = "n=" + std::to_string(c.n) + " d=" + std::to_string(c.d) +
+                                 " terms=" + std::to_string(terms) + " biases=" + std::to_string(biases);
+        EXPECT_EQ(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)), 0) << what;
+        // Prefill-sized with one k block: the fused pass ran and left gate untouched.
+        if (c.n >= kernels::kGemmMinRows && c.d <= kernels::detail::kAmxKWhole) {
+          EXPECT_TRUE(std::all_of(gate.begin(), gate.end(), [](float v) { return v == 0.f; })) << what;
+        }
+        // float64: h from the exact gate / up, then down.
+        std::vector<double> h(gate.size()), ref(y.size());
+        const std::vector<double> g64 = reference(x, c.n, wg.values, c.ff, c.d, pg);
+        const std::vector<double> u64 = reference(x, c.n, wu.values, c.ff, c.d, pu);
+        for (size_t i = 0; i < h.size(); ++i) h[i] = g64[i] / (1.0 + std::exp(-g64[i])) * u64[i];
+        for (int64_t i = 0; i < c.n; ++i)
+          for (int64_t j = 0; j < c.d; ++j) {
+            double acc = pd ? pd[j] : 0.0;
+            for (int64_t f = 0; f < c.ff; ++f) acc += h[size_t(i * c.ff + f)] * wd.values[size_t(j * c.ff + f)];
+            ref[size_t(i * c.d + j)] = acc;
+          }
+        // 1 term rounds x and h to bf16 once each: twice the single-product bound.
+        EXPECT_LE(nmse(y.data(), ref.data(), ref.size()), terms == 1 ? 2 * kNmseOneTerm : kNmseTerms) << what;
+      }
+    }
+  }
+  kernels::set_bf16_gemm_terms(2);
   kernels::set_gemm_min_work(kernels::kGemmMinWork);
 }
 

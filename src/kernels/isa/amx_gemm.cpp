@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "core/aligned.h"
+#include "kernels/dispatch.h"
+#include "kernels/isa/bf16_avx512.h"
 
 namespace slotlm::kernels::detail {
 
@@ -27,12 +29,6 @@ namespace {
 
 constexpr long kArchReqXcompPerm = 0x1023;  // arch_prctl: ask for an extended state component
 constexpr long kXfeatureXtiledata = 18;     // the AMX tile data
-
-// k is processed in blocks of at most this many columns when it is longer than kKWhole: the
-// activations of one block for all rows (n x kKBlock x 2 bytes per term) then stay in L2 while
-// every feature block of the thread runs over them.
-constexpr int64_t kKWhole = 1024;
-constexpr int64_t kKBlock = 512;
 
 // The 64-byte LDTILECFG operand: palette 1, tiles 0..7 of 16 rows x 64 bytes.
 struct alignas(64) TileConfig {
@@ -162,10 +158,45 @@ void amx_pack_weights(const uint16_t* w, int64_t ldw, int64_t j0, int64_t k0, in
   }
 }
 
+namespace {
+
+// Rows [i0, i0 + rows) (rows <= 32; x padded to 32) x one packed 32-feature block into y (row
+// stride ldy), starting from y when `accumulate`, else from the bias or zero. A partial row block
+// goes through `tail` so that rows past n are never written.
+void row_block(const uint16_t* a, int64_t lda, int64_t term_stride, int terms, const uint16_t* wp, int64_t kc,
+               const float* bias, bool accumulate, int64_t rows, float* y, int64_t ldy, float* tail) {
+  if (rows == kAmxRowBlock) {
+    block(a, lda, term_stride, terms, wp, kc, bias, accumulate, y, ldy);
+    return;
+  }
+  for (int64_t i = 0; i < rows && accumulate; ++i) std::memcpy(tail + i * 32, y + i * ldy, 32 * sizeof(float));
+  block(a, lda, term_stride, terms, wp, kc, bias, accumulate, tail, 32);
+  for (int64_t i = 0; i < rows; ++i) std::memcpy(y + i * ldy, tail + i * 32, 32 * sizeof(float));
+}
+
+// h = silu(g) * u for a 32 x 32 block (rows valid rows, stride 32), written as `terms` bf16 terms
+// at h (row stride ldh, term stride term_stride) exactly as split_bf16_terms would write it: the
+// same silu_mul kernel, the same rounding, the same exact residuals.
+void swiglu_epilogue(const KernelTable& tab, float* g, const float* u, int64_t rows, int terms, uint16_t* h,
+                     int64_t ldh, int64_t term_stride) {
+  tab.silu_mul(g, u, rows * 32, g);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t c = 0; c < 32; c += 16) {
+      __m512 rest = _mm512_load_ps(g + i * 32 + c);
+      for (int t = 0; t < terms; ++t) {
+        const __m256i b = narrow_bf16(rest);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + t * term_stride + i * ldh + c), b);
+        if (t + 1 < terms) rest = _mm512_sub_ps(rest, widen_bf16(b));  // exact (Sterbenz)
+      }
+    }
+}
+
+}  // namespace
+
 void amx_gemm_bf16(const uint16_t* x, int64_t n, int terms, const uint16_t* w, int64_t m, int64_t k,
                    const float* bias, float* y) {
   const int64_t n_pad = (n + kAmxRowBlock - 1) / kAmxRowBlock * kAmxRowBlock;
-  const int64_t kb_len = k <= kKWhole ? k : kKBlock;
+  const int64_t kb_len = k <= kAmxKWhole ? k : kAmxKBlock;
   const int64_t blocks = m / 32;
 #pragma omp parallel if (n * m * k >= (int64_t(1) << 20))
   {
@@ -180,17 +211,56 @@ void amx_gemm_bf16(const uint16_t* x, int64_t n, int terms, const uint16_t* w, i
         const int64_t j0 = jb * 32;
         amx_pack_weights(w, k, j0, k0, kc, packed.data());
         const float* bj = bias ? bias + j0 : nullptr;
+        for (int64_t i0 = 0; i0 < n_pad; i0 += kAmxRowBlock)
+          row_block(x + i0 * k + k0, k, n_pad * k, terms, packed.data(), kc, bj, k0 > 0,
+                    std::min(kAmxRowBlock, n - i0), y + i0 * m + j0, m, tail);
+      }
+    }
+    _tile_release();
+  }
+}
+
+void amx_swiglu_bf16(const uint16_t* x, int64_t n, int terms, const uint16_t* wg, const float* bg,
+                     const uint16_t* wu, const float* bu, int64_t m, int64_t k, float* gate, float* up,
+                     uint16_t* h) {
+  const int64_t n_pad = (n + kAmxRowBlock - 1) / kAmxRowBlock * kAmxRowBlock;
+  const int64_t kb_len = k <= kAmxKWhole ? k : kAmxKBlock;
+  const int64_t blocks = m / 32;
+  const KernelTable& tab = kernel_table();
+#pragma omp parallel if (n * m * k >= (int64_t(1) << 19))
+  {
+    thread_local AlignedVector<uint16_t> packed_g, packed_u;
+    packed_g.resize(size_t(kb_len * 32));
+    packed_u.resize(size_t(kb_len * 32));
+    alignas(64) float cg[32 * 32], cu[32 * 32];  // the last k block's gate and up, one row block
+    amx_load_tile_config();
+    for (int64_t k0 = 0; k0 < k; k0 += kb_len) {
+      const int64_t kc = std::min(kb_len, k - k0);
+      const bool last = k0 + kc == k;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t jb = 0; jb < blocks; ++jb) {
+        const int64_t j0 = jb * 32;
+        amx_pack_weights(wg, k, j0, k0, kc, packed_g.data());
+        amx_pack_weights(wu, k, j0, k0, kc, packed_u.data());
+        const float* bgj = bg ? bg + j0 : nullptr;
+        const float* buj = bu ? bu + j0 : nullptr;
         for (int64_t i0 = 0; i0 < n_pad; i0 += kAmxRowBlock) {
           const int64_t rows = std::min(kAmxRowBlock, n - i0);
           const uint16_t* a = x + i0 * k + k0;
-          float* yb = y + i0 * m + j0;
-          if (rows == kAmxRowBlock) {
-            block(a, k, n_pad * k, terms, packed.data(), kc, bj, k0 > 0, yb, m);
+          float* gb = gate + i0 * m + j0;
+          float* ub = up + i0 * m + j0;
+          if (!last) {  // partial sums wait in gate / up for the next k block
+            row_block(a, k, n_pad * k, terms, packed_g.data(), kc, bgj, k0 > 0, rows, gb, m, cg);
+            row_block(a, k, n_pad * k, terms, packed_u.data(), kc, buj, k0 > 0, rows, ub, m, cu);
             continue;
           }
-          for (int64_t i = 0; i < rows && k0 > 0; ++i) std::memcpy(tail + i * 32, yb + i * m, 32 * sizeof(float));
-          block(a, k, n_pad * k, terms, packed.data(), kc, bj, k0 > 0, tail, 32);
-          for (int64_t i = 0; i < rows; ++i) std::memcpy(yb + i * m, tail + i * 32, 32 * sizeof(float));
+          for (int64_t i = 0; i < rows && k0 > 0; ++i) {
+            std::memcpy(cg + i * 32, gb + i * m, 32 * sizeof(float));
+            std::memcpy(cu + i * 32, ub + i * m, 32 * sizeof(float));
+          }
+          block(a, k, n_pad * k, terms, packed_g.data(), kc, bgj, k0 > 0, cg, 32);
+          block(a, k, n_pad * k, terms, packed_u.data(), kc, buj, k0 > 0, cu, 32);
+          swiglu_epilogue(tab, cg, cu, rows, terms, h + i0 * m + j0, m, n_pad * m);
         }
       }
     }

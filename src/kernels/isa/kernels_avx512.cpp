@@ -4,6 +4,7 @@
 // equals the scalar reference up to f32 summation order; activations are never rounded.
 #include <immintrin.h>
 
+#include "kernels/isa/bf16_avx512.h"
 #include "kernels/isa/exp_avx512.h"
 #include "kernels/isa/tables.h"
 
@@ -242,18 +243,6 @@ void widen(const typename L::T* s, int64_t n, float* d) {
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes) _mm512_storeu_ps(d + j, L::load(s + j));
   if (j < n) _mm512_mask_storeu_ps(d + j, tail_mask(n - j), L::load_tail(s + j, n - j));
-}
-
-// Round to nearest even with integer arithmetic, exactly as core's f32_to_bf16 (NaN -> quiet NaN,
-// subnormals rounded, not flushed as vcvtneps2bf16 would).
-inline __m256i narrow_bf16(__m512 v) {
-  const __m512i bits = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-  const __m512i abs = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff));
-  const __mmask16 nan = _mm512_cmpgt_epu32_mask(abs, _mm512_set1_epi32(0x7f800000));
-  const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
-  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, _mm512_srli_epi32(rounded, 16), quiet));
 }
 
 void f32_to_bf16(const float* s, int64_t n, uint16_t* d) {
