@@ -164,7 +164,7 @@ bool use_amx(int64_t n, const MatView& w) {
 void amx_group(const float* x, int64_t n, std::span<const MatmulOut> outs) {
   const int terms = detail::bf16_terms();
   const int64_t k = outs[0].w.cols;
-  const int64_t n_pad = (n + detail::kAmxRowBlock - 1) / detail::kAmxRowBlock * detail::kAmxRowBlock;
+  const int64_t n_pad = detail::amx_rows_padded(n);
   const uint16_t* xb = detail::split_bf16_terms(x, n, k, terms, n_pad);
   for (const MatmulOut& o : outs)
     detail::amx_gemm_bf16(xb, n, terms, static_cast<const uint16_t*>(o.w.data), o.w.rows, k, o.bias, o.y);
@@ -219,7 +219,7 @@ void swiglu_mlp(const float* x, int64_t n, const MatView& wg, const float* bg, c
     // terms directly (isa/amx_gemm.h), then the down product.
     const int terms = detail::bf16_terms();
     const int64_t k = wg.cols, m = wg.rows;
-    const int64_t n_pad = (n + detail::kAmxRowBlock - 1) / detail::kAmxRowBlock * detail::kAmxRowBlock;
+    const int64_t n_pad = detail::amx_rows_padded(n);
     const uint16_t* xb = detail::split_bf16_terms(x, n, k, terms, n_pad, 0);
     uint16_t* hb = detail::bf16_terms_buffer(n, m, terms, n_pad, 1);
     detail::amx_swiglu_bf16(xb, n, terms, static_cast<const uint16_t*>(wg.data), bg,

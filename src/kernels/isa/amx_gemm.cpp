@@ -195,7 +195,7 @@ void swiglu_epilogue(const KernelTable& tab, float* g, const float* u, int64_t r
 
 void amx_gemm_bf16(const uint16_t* x, int64_t n, int terms, const uint16_t* w, int64_t m, int64_t k,
                    const float* bias, float* y) {
-  const int64_t n_pad = (n + kAmxRowBlock - 1) / kAmxRowBlock * kAmxRowBlock;
+  const int64_t n_pad = amx_rows_padded(n);
   const int64_t kb_len = k <= kAmxKWhole ? k : kAmxKBlock;
   const int64_t blocks = m / 32;
 #pragma omp parallel if (n * m * k >= (int64_t(1) << 20))
@@ -223,7 +223,7 @@ void amx_gemm_bf16(const uint16_t* x, int64_t n, int terms, const uint16_t* w, i
 void amx_swiglu_bf16(const uint16_t* x, int64_t n, int terms, const uint16_t* wg, const float* bg,
                      const uint16_t* wu, const float* bu, int64_t m, int64_t k, float* gate, float* up,
                      uint16_t* h) {
-  const int64_t n_pad = (n + kAmxRowBlock - 1) / kAmxRowBlock * kAmxRowBlock;
+  const int64_t n_pad = amx_rows_padded(n);
   const int64_t kb_len = k <= kAmxKWhole ? k : kAmxKBlock;
   const int64_t blocks = m / 32;
   const KernelTable& tab = kernel_table();

@@ -18,6 +18,8 @@ void amx_load_tile_config();
 
 // Rows of the activation buffer are processed 32 at a time (two 16-row tiles).
 inline constexpr int64_t kAmxRowBlock = 32;
+// n rounded up to whole row blocks: the rows of the activation buffer the tiles read.
+inline constexpr int64_t amx_rows_padded(int64_t n) { return (n + kAmxRowBlock - 1) / kAmxRowBlock * kAmxRowBlock; }
 // k up to kAmxKWhole is one block; longer k runs in blocks of kAmxKBlock columns, the partial sums
 // waiting in y between blocks, so that one block of activations for all rows (n x kAmxKBlock x 2
 // bytes per term) stays in L2 while every feature block runs over it. 2048 rather than 1024: a

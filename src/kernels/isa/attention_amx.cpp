@@ -27,6 +27,9 @@ namespace {
 
 constexpr int64_t kLanes = 16;
 
+// The first min(left, 16) lanes (left >= 1).
+inline __mmask16 first_lanes(int64_t left) { return left >= kLanes ? __mmask16(0xffff) : __mmask16((1u << left) - 1u); }
+
 // 16 f32 -> 16 bf16 (round to nearest even), zero-extended into the low halves of 32-bit lanes.
 inline __m512i bf16_lo(__m512 x) { return _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x))); }
 
@@ -165,15 +168,12 @@ void attention_block_amx(const AttentionBlock& b) {
     uint16_t* pr = p + r * n_kp;
     const int64_t n = r < n_rows ? lim[r] : 0;
     __m512 mx = neg_inf;
-    for (int64_t j = 0; j < n; j += kLanes) {
-      const __mmask16 m = n - j >= kLanes ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1u);
-      mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(neg_inf, m, sr + j));
-    }
+    for (int64_t j = 0; j < n; j += kLanes) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(neg_inf, first_lanes(n - j), sr + j));
     const __m512 rmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     __m512 sum = _mm512_setzero_ps();
     int64_t j = 0;
     for (; j < n; j += kLanes) {
-      const __mmask16 m = n - j >= kLanes ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1u);
+      const __mmask16 m = first_lanes(n - j);
       const __m512 e = _mm512_maskz_mov_ps(m, exp_for_bf16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sr + j), rmax)));
       sum = _mm512_add_ps(sum, e);
       _mm256_store_si256(reinterpret_cast<__m256i*>(pr + j), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
