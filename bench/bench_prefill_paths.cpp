@@ -7,10 +7,7 @@
 //      SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build/bench/bench_prefill_paths  (adds BM_Forward512)
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdlib>
-#include <functional>
 #include <random>
 #include <vector>
 
@@ -19,6 +16,7 @@
 #include "core/aligned.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "interleave.h"
 #include "kernels/matmul.h"
 #include "model/model.h"
 
@@ -26,23 +24,7 @@ namespace {
 
 using namespace slotlm;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-
-// Runs the variants in turn once per benchmark iteration; counter `<name>_ms` = median per variant.
-void interleave(benchmark::State& st, const std::vector<std::pair<const char*, std::function<void()>>>& variants) {
-  std::vector<std::vector<double>> ms(variants.size());
-  for (auto _ : st) {
-    for (size_t v = 0; v < variants.size(); ++v) {
-      const auto t0 = std::chrono::steady_clock::now();
-      variants[v].second();
-      ms[v].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-  }
-  for (size_t v = 0; v < variants.size(); ++v) st.counters[std::string(variants[v].first) + "_ms"] = median(ms[v]);
-}
+using bench::interleave;
 
 // args: n, k, m, bf16 terms. y = x W^T with bf16 W: AMX vs oneDNN, both with aligned buffers.
 void BM_MatmulAmxVsOneDnn(benchmark::State& st) {
