@@ -20,8 +20,9 @@ void add_model_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("-m,--model", f.model_dir, "HF model folder (config.json, *.safetensors, tokenizer)")->required();
   app.add_option("-t,--threads", f.threads, "threads (0 = all cores)")->capture_default_str();
   app.add_option("--precision", f.precision,
-                 "bf16 weights, prefill-sized matmuls: fast (activations rounded to bf16, as PyTorch's bf16 "
-                 "model and llama.cpp do; with AMX prefill attention in bf16 too), exact (2 bf16 terms, ~1e-5 relative; default) or full (3 terms, f32 level)");
+                 "bf16 weights' matmuls (prefill; decode too on AMX): fast (activations rounded to bf16, as "
+                 "PyTorch's bf16 model and llama.cpp do; with AMX prefill attention in bf16 too), exact (2 bf16 "
+                 "terms, ~1e-5 relative; default) or full (3 terms, f32 level)");
 }
 
 void add_sampling_flags(CLI::App& app, CommonFlags& f) {

@@ -9,11 +9,13 @@
 #include <cstring>
 #include <vector>
 
+#include "core/aligned.h"
 #include "core/error.h"
 #include "kernels/dispatch.h"
 #include "kernels/bf16_split.h"
 #include "kernels/gemm_dnnl.h"
 #include "kernels/isa/amx_gemm.h"
+#include "kernels/isa/amx_gemv.h"
 #include "kernels/ops.h"
 
 namespace slotlm::kernels {
@@ -119,7 +121,7 @@ constexpr int64_t kGemvChunkBytes = 256 << 10;
 // gemv of several weights (same k) in one parallel region: the rows of all of them, concatenated,
 // are cut into chunks of ~256 KB of weights that the threads take as they finish the last one, so a
 // core the host slows down does not hold the other back.
-void gemv_group(const float* x, int64_t n, std::span<const MatmulOut> outs) {
+void gemv_group_fma(const float* x, int64_t n, std::span<const MatmulOut> outs) {
   int64_t total = 0;
   for (const MatmulOut& o : outs) total += o.w.rows;
   if (total == 0) return;
@@ -140,11 +142,72 @@ void gemv_group(const float* x, int64_t n, std::span<const MatmulOut> outs) {
   }
 }
 
+// Weights whose decode rows run on AMX tiles (isa/amx_gemv.h): bf16 with k a multiple of 32. Rows
+// [0, rows / 16 * 16) take the tiles, the rest (fewer than 16) the FMA gemv, so which path a row
+// takes depends only on its weight, never on the batch or the chunking.
+bool amx_gemv_takes(const MatView& w) { return w.dtype == DType::kBF16 && detail::amx_gemv_fits(w.cols); }
+
+// The gemv group with AMX tiles for the weights that take them. The row space gives each weight a
+// multiple of 32 rows and the chunks are multiples of 32, so every range handed to the tiles starts
+// on a 32-row boundary of its weight. x runs in groups of up to 16 rows (one packed tile column
+// block each), packed once per group on the calling thread.
+void gemv_group_amx(const float* x, int64_t n, std::span<const MatmulOut> outs) {
+  auto padded = [](int64_t rows) { return (rows + 31) / 32 * 32; };
+  int64_t total = 0;
+  for (const MatmulOut& o : outs) total += padded(o.w.rows);
+  if (total == 0) return;
+  const int64_t k = outs[0].w.cols;
+  const int64_t row_bytes = k * int64_t(sizeof(uint16_t));
+  const int64_t chunk = std::max<int64_t>(32, kGemvChunkBytes / std::max<int64_t>(row_bytes, 1) / 32 * 32);
+  const int64_t chunks = (total + chunk - 1) / chunk;
+  const KernelTable& tab = kernel_table();
+  const int terms = detail::bf16_terms();
+  thread_local AlignedVector<uint16_t> packed;
+  packed.resize(size_t(detail::amx_gemv_packed_size(std::min(n, detail::kAmxGemvRows), terms, k)));
+  const uint16_t* xp = packed.data();
+  for (int64_t j0 = 0; j0 < n; j0 += detail::kAmxGemvRows) {
+    const int64_t nj = std::min(detail::kAmxGemvRows, n - j0);
+    detail::amx_gemv_pack(x + j0 * k, nj, terms, k, packed.data());
+#pragma omp parallel for schedule(dynamic, 1) if (nj * total * k >= kMinParallelWork)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t g0 = c * chunk, g1 = std::min(total, g0 + chunk);
+      int64_t base = 0;
+      for (const MatmulOut& o : outs) {
+        const int64_t m = o.w.rows;
+        int64_t r0 = std::max(g0 - base, int64_t(0));
+        const int64_t r1 = std::min(g1 - base, m);
+        base += padded(m);
+        if (r1 <= r0) continue;
+        float* y = o.y + j0 * m;
+        if (amx_gemv_takes(o.w)) {
+          const int64_t a1 = std::min(r1, m / 16 * 16);
+          if (a1 > r0)
+            detail::amx_gemv_bf16(xp, nj, terms, reinterpret_cast<const uint16_t*>(o.w.row_ptr(r0)), k, a1 - r0, k,
+                                  o.bias ? o.bias + r0 : nullptr, y + r0, m);
+          r0 = std::max(r0, a1);
+        }
+        if (r1 > r0) gemv_range(tab, x + j0 * k, nj, o.w, o.bias, r0, r1, y);
+      }
+    }
+  }
+}
+
+// Decode-sized products. With `amx` (the default backend, AMX usable) bf16 weights run on the
+// tiles; otherwise, and for the other dtypes, the FMA gemv of the kernel table.
+void gemv_group(const float* x, int64_t n, std::span<const MatmulOut> outs, bool amx) {
+  bool any_amx = false;
+  for (const MatmulOut& o : outs) any_amx = any_amx || amx_gemv_takes(o.w);
+  if (amx && any_amx && amx_enabled())
+    gemv_group_amx(x, n, outs);
+  else
+    gemv_group_fma(x, n, outs);
+}
+
 }  // namespace
 
 void gemv(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
   const MatmulOut one{w, bias, y};
-  gemv_group(x, n, std::span<const MatmulOut>(&one, 1));
+  gemv_group(x, n, std::span<const MatmulOut>(&one, 1), false);
 }
 
 namespace {
@@ -183,15 +246,15 @@ void matmul_multi(const float* x, int64_t n, std::span<const MatmulOut> outs) {
     return;
   }
   if (!any_dnnl) {  // decode: one gemv pass over all weights (no allocation in the token loop)
-    gemv_group(x, n, outs);
+    gemv_group(x, n, outs, backend() == GemmBackend::kAuto);
     return;
   }
   for (const MatmulOut& o : outs) matmul(x, n, o.w, o.bias, o.y);  // prefill: oneDNN per weight
 }
 
 void matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
-  // Few rows (decode, SLOT's small batches): our gemv streams the weights once at memory speed with
-  // exact f32 maths. Many rows (prefill): oneDNN's blocked GEMM (AMX for bf16) is compute-bound and
+  // Few rows (decode, SLOT's small batches): our gemv streams the weights once at memory speed, on
+  // AMX tiles with the bf16 terms for bf16 weights, else with exact f32 maths. Many rows (prefill): oneDNN's blocked GEMM (AMX for bf16) is compute-bound and
   // ~10-50x faster; for bf16 weights x is split into bf16 terms (set_bf16_gemm_terms, tolerances
   // in tests/kernels/test_matmul.cpp).
   if (use_amx(n, w)) {
@@ -203,7 +266,8 @@ void matmul(const float* x, int64_t n, const MatView& w, const float* bias, floa
     detail::dnnl_matmul(x, n, w, bias, y);
     return;
   }
-  gemv(x, n, w, bias, y);
+  const MatmulOut one{w, bias, y};
+  gemv_group(x, n, std::span<const MatmulOut>(&one, 1), backend() == GemmBackend::kAuto);
 }
 
 void swiglu_mlp(const float* x, int64_t n, const MatView& wg, const float* bg, const MatView& wu,

@@ -40,7 +40,8 @@ void swiglu_mlp(const float* x, int64_t n, const MatView& wg, const float* bg, c
 void matvec_t(const float* x, const MatView& w, float* y);
 
 // Batches of at least this many rows go to oneDNN (when the backend is kAuto and the weight dtype
-// is f32 or bf16); smaller ones to slotlm's gemv, which streams each weight once.
+// is f32 or bf16); smaller ones to slotlm's gemv, which streams each weight once (on AMX tiles for
+// bf16 weights when amx_enabled()).
 inline constexpr int64_t kGemmMinRows = 16;
 // ... and at least this many multiply-adds (default): below it (tiny models, short prompts)
 // oneDNN's per-call cost (a primitive per new row count, reorders) outweighs the gemv.
@@ -51,12 +52,12 @@ void set_gemm_min_work(int64_t macs);
 
 enum class GemmBackend {
   kAuto,  // gemv below kGemmMinRows rows, oneDNN above (default)
-  kOwn,   // always slotlm's gemv: exact f32 maths for every dtype (env SLOTLM_GEMM=own)
+  kOwn,   // always slotlm's FMA gemv: exact f32 maths for every dtype, no AMX (env SLOTLM_GEMM=own)
 };
 // Selects the matmul backend for later calls (tests, benchmarks). Not thread-safe with running kernels.
 void set_gemm_backend(GemmBackend b);
 
-// bf16 weights on the oneDNN path: x is split into `terms` bf16 parts whose products with W are
+// bf16 weights on the oneDNN and AMX paths: x is split into `terms` bf16 parts whose products with W are
 // exact in f32, so the result's relative error is ~2^-9 (1 term: x rounded to bf16, fastest),
 // ~2^-17 (2, the default: within the f32 goldens' 1e-4 and batched-vs-stepped 1e-5 tolerances) or
 // ~2^-25 (3). Env SLOTLM_BF16_TERMS sets the start value. Not thread-safe with running kernels.
@@ -66,8 +67,11 @@ int bf16_gemm_terms();
 
 // Prefill-sized products with bf16 weights (k and rows multiples of 32) run on AMX tiles
 // (isa/amx_gemm.h) when the CPU has them and the active ISA is avx512, with the same bf16 terms as
-// oneDNN's path; otherwise oneDNN. On by default; env SLOTLM_AMX=0 or set_amx_enabled(false) turns
-// it off. Not thread-safe with running kernels.
+// oneDNN's path; otherwise oneDNN. Decode-sized ones (the gemv path) with bf16 weights and k a
+// multiple of 32 run on AMX tiles too (isa/amx_gemv.h), with the same terms, so one precision
+// setting covers every bf16 product; a row's result does not depend on the batch. On by default;
+// env SLOTLM_AMX=0 or set_amx_enabled(false) turns both off (decode then takes the f32 FMA gemv).
+// Not thread-safe with running kernels.
 void set_amx_enabled(bool on);
 // True when those products take the AMX path (enabled, ISA avx512, CPU and OS support).
 bool amx_enabled();

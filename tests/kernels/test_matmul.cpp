@@ -277,8 +277,12 @@ TEST(Matmul, PrimitiveCacheStaysBoundedAndEvictedShapesStillMatch) {
 
 // swiglu_mlp against a float64 SwiGLU on both of its paths: gemv (decode-sized n) and oneDNN's
 // transposed layout (prefill-sized n, forced on small shapes), plus the fallback when gate/up have
-// biases. With 1 bf16 term x and h are each rounded to bf16 once: NMSE ~2 x 1.3e-6, under
-// kNmseBf16Activations. With 2+ terms each stage errs ~2^-17 relative: NMSE ~1e-10, so 1e-9.
+// biases. With 1 bf16 term x and h are each rounded to bf16 once, and the product silu(g) * u
+// passes both of g's and u's errors on: a float64 simulation of exactly these roundings and shapes
+// (2000 random draws each) gave NMSE median 8.6e-6 for n = 1, 5 and 24, 99.9th percentile 3.5e-5
+// for n = 1 (64 outputs) and 1.1e-5 for n = 24, maximum 4.2e-5; so kNmseMlpOneTerm = 1e-4 (a wrong
+// element still gives ~1e-2). With 2+ terms each stage errs ~2^-17 relative: NMSE ~1e-10, so 1e-9.
+constexpr double kNmseMlpOneTerm = 1e-4;
 constexpr double kNmseMlpTerms = 1e-9;
 
 TEST(Matmul, SwigluMlpMatchesReference) {
@@ -322,9 +326,12 @@ TEST(Matmul, SwigluMlpMatchesReference) {
             ref[size_t(i * d + j)] = acc;
           }
         }
-        const bool rounds = n >= kernels::kGemmMinRows && terms == 1;
+        // bf16 terms of the activations on oneDNN / AMX prefill, and on AMX decode (d and ff are
+        // multiples of 32); the FMA gemv (decode without AMX) is f32 exact.
+        const bool on_terms = n >= kernels::kGemmMinRows || amx;
+        const bool rounds = on_terms && terms == 1;
         EXPECT_LE(nmse(y.data(), ref.data(), y.size()),
-                  !rounds ? (n >= kernels::kGemmMinRows ? kNmseMlpTerms : kNmseF32) : kNmseBf16Activations)
+                  !rounds ? (on_terms ? kNmseMlpTerms : kNmseF32) : kNmseMlpOneTerm)
             << "n=" << n << " terms=" << terms << " biases=" << biases << " amx=" << amx;
       }
     }

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+// Decode matrix-product paths side by side IN ONE PROCESS, alternating every iteration: bf16 weights
+// on AMX tiles (isa/amx_gemv.h) vs the AVX-512 FMA gemv (kernels::set_amx_enabled), per product and
+// for whole decode steps of a model. Counters: median milliseconds of each variant.
+// Run: ./build/bench/bench_decode_paths
+//      SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build/bench/bench_decode_paths  (adds BM_DecodeStep)
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "core/aligned.h"
+#include "core/dtype.h"
+#include "core/tensor.h"
+#include "interleave.h"
+#include "kernels/matmul.h"
+#include "model/model.h"
+
+namespace {
+
+using namespace slotlm;
+using bench::interleave;
+
+// args: m, k, n. y = x W^T, bf16 W `[m, k]`, n activation rows; weight bytes / ms is the number to
+// hold against the DRAM read bandwidth (bench_ceiling).
+void BM_GemvAmxVsFma(benchmark::State& st) {
+  const int64_t m = st.range(0), k = st.range(1), n = st.range(2);
+  if (!kernels::amx_enabled()) {
+    st.SkipWithError("no AMX-BF16 here");
+    return;
+  }
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.f, 1.f);
+  AlignedVector<uint16_t> w(size_t(m * k));
+  for (auto& v : w) v = f32_to_bf16(0.05f * d(rng));
+  AlignedVector<float> x(size_t(n * k)), y(size_t(n * m));
+  for (auto& v : x) v = d(rng);
+  const MatView mv{w.data(), DType::kBF16, m, k};
+  auto run = [&](bool amx) {
+    return [&, amx] {
+      kernels::set_amx_enabled(amx);
+      kernels::matmul(x.data(), n, mv, nullptr, y.data());
+    };
+  };
+  interleave(st, {{"amx", run(true)}, {"fma", run(false)}});
+  kernels::set_amx_enabled(true);
+}
+BENCHMARK(BM_GemvAmxVsFma)
+    ->ArgsProduct({{4864}, {896}, {1, 8}})
+    ->ArgsProduct({{896}, {4864}, {1, 8}})
+    ->ArgsProduct({{151936}, {896}, {1, 8}})
+    ->ArgNames({"m", "k", "n"})
+    ->Iterations(30)
+    ->UseRealTime();
+
+// arg: batch. One decode step of `batch` sequences (each 64 tokens in) of the model in
+// SLOTLM_BENCH_MODEL: the layers and the LM head, as generation runs them.
+void BM_DecodeStep(benchmark::State& st) {
+  const char* dir = std::getenv("SLOTLM_BENCH_MODEL");
+  if (!dir || !*dir) {
+    st.SkipWithError("set SLOTLM_BENCH_MODEL to a model folder (e.g. models/qwen2.5-0.5b)");
+    return;
+  }
+  if (!kernels::amx_enabled()) {
+    st.SkipWithError("no AMX-BF16 here");
+    return;
+  }
+  const int64_t batch = st.range(0), n_ctx = 64;
+  auto model = model::Model::load(dir);
+  std::vector<int32_t> prompt(static_cast<size_t>(n_ctx));
+  for (int64_t i = 0; i < n_ctx; ++i) prompt[size_t(i)] = int32_t((i * 7919) % model->n_vocab());
+  model::Workspace ws;
+  std::vector<float> hidden(size_t(n_ctx * model->d_model()));
+  std::vector<model::KvCache> caches;
+  for (int64_t b = 0; b < batch; ++b) {
+    caches.push_back(model->new_cache(n_ctx + 1));
+    model->forward(prompt, caches.back(), ws, hidden.data());
+  }
+  std::vector<model::KvCache*> ptrs;
+  for (auto& c : caches) ptrs.push_back(&c);
+  std::vector<int32_t> tokens(static_cast<size_t>(batch), 42);
+  std::vector<float> logits(size_t(batch * model->n_vocab()));
+  auto run = [&](bool amx) {
+    return [&, amx] {
+      kernels::set_amx_enabled(amx);
+      for (auto& c : caches) c.set_n_past(n_ctx);
+      model->forward_batch(tokens, ptrs, ws, hidden.data());
+      model->lm_head(hidden.data(), batch, logits.data());
+    };
+  };
+  interleave(st, {{"amx", run(true)}, {"fma", run(false)}});
+  kernels::set_amx_enabled(true);
+}
+BENCHMARK(BM_DecodeStep)->Arg(1)->Arg(8)->ArgNames({"batch"})->Iterations(30)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
