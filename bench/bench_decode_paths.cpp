@@ -22,21 +22,22 @@ namespace {
 using namespace slotlm;
 using bench::interleave;
 
-// args: m, k, n. y = x W^T, bf16 W `[m, k]`, n activation rows; weight bytes / ms is the number to
-// hold against the DRAM read bandwidth (bench_ceiling).
+// args: m, k, n, offset. y = x W^T, bf16 W `[m, k]` starting `offset` bytes past a cache line (the
+// mapped safetensors of the benchmark models start their tensors 32 bytes in), n activation rows;
+// weight bytes / ms is the number to hold against the DRAM read bandwidth (bench_ceiling).
 void BM_GemvAmxVsFma(benchmark::State& st) {
-  const int64_t m = st.range(0), k = st.range(1), n = st.range(2);
+  const int64_t m = st.range(0), k = st.range(1), n = st.range(2), offset = st.range(3);
   if (!kernels::amx_enabled()) {
     st.SkipWithError("no AMX-BF16 here");
     return;
   }
   std::mt19937 rng(1);
   std::normal_distribution<float> d(0.f, 1.f);
-  AlignedVector<uint16_t> w(size_t(m * k));
+  AlignedVector<uint16_t> w(size_t(m * k + 32));
   for (auto& v : w) v = f32_to_bf16(0.05f * d(rng));
   AlignedVector<float> x(size_t(n * k)), y(size_t(n * m));
   for (auto& v : x) v = d(rng);
-  const MatView mv{w.data(), DType::kBF16, m, k};
+  const MatView mv{w.data() + offset / 2, DType::kBF16, m, k};
   auto run = [&](bool amx) {
     return [&, amx] {
       kernels::set_amx_enabled(amx);
@@ -47,10 +48,10 @@ void BM_GemvAmxVsFma(benchmark::State& st) {
   kernels::set_amx_enabled(true);
 }
 BENCHMARK(BM_GemvAmxVsFma)
-    ->ArgsProduct({{4864}, {896}, {1, 8}})
-    ->ArgsProduct({{896}, {4864}, {1, 8}})
-    ->ArgsProduct({{151936}, {896}, {1, 8}})
-    ->ArgNames({"m", "k", "n"})
+    ->ArgsProduct({{4864}, {896}, {1, 8}, {0, 32}})
+    ->ArgsProduct({{896}, {4864}, {1, 8}, {0, 32}})
+    ->ArgsProduct({{151936}, {896}, {1, 8}, {0, 32}})
+    ->ArgNames({"m", "k", "n", "offset"})
     ->Iterations(30)
     ->UseRealTime();
 
