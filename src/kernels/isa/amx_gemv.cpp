@@ -9,11 +9,11 @@
 // load and one product per 16 columns of terms, whatever the number of rows; the FMA gemv instead
 // spends ~10 vector operations per 16 weights and 8 rows, so 8 sequences were arithmetic-bound.
 //
-// AMX runs its loads and products in order, so a weight tile that misses the cache stalls every
-// product behind it: each row block prefetches its own rows kPrefetchChunks chunks ahead (one
-// prefetch per cache line), and only 16 rows stream at a time. Measured (single thread, 272 MB of
-// weights from DRAM, one product per tile): 16 rows 11-13 GB/s, as a plain AVX-512 load stream;
-// 64 rows at a time 8-9 GB/s with two threads.
+// AMX behaves as if it issued its loads and products in order, so a weight tile that misses the
+// cache stalls every product behind it: each row block prefetches its own rows kPrefetchChunks
+// chunks ahead (one prefetch per cache line), and only 16 rows stream at a time. Measured with two
+// threads (272 MB of weights from DRAM, one product per tile; bench/RESULTS.md, session 6): 16 rows
+// 10.4-12.7 GB/s per thread, as a plain AVX-512 load stream; 64 rows at a time 8-9 GB/s.
 #include "kernels/isa/amx_gemv.h"
 
 #include <immintrin.h>
@@ -55,8 +55,8 @@ void amx_gemv_pack(const float* x, int64_t n, int terms, int64_t k, uint16_t* ou
 namespace {
 
 // How far ahead along its rows a block prefetches: 4 chunks = 64 cache lines (4 KB) in flight per
-// thread. Single thread from DRAM, 16 rows, one product per tile: 12.0-12.3 GB/s with 4, 10.4-12.7
-// with 8, 6.5-10.9 without.
+// thread. Two threads from DRAM, 16 rows, one product per tile, per thread: 10.6-12.1 GB/s with 4,
+// 10.4-11.1 with 8, 6.5-10.9 without.
 constexpr int64_t kPrefetchChunks = 4;
 
 // The asm statements behind the tile intrinsics declare no memory effects: this barrier keeps the
