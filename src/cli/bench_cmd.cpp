@@ -160,8 +160,8 @@ void bench(BenchFlags& f) {
               peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), m->weights().store->residence(), kv_mib,
               (long long)(f.n_prompt + f.n_gen));
   if (m->weights().dtype == DType::kBF16)
-    std::printf("precision: %s (bf16 weights: prefill matmuls take activations as %d bf16 term%s)\n", precision, terms,
-                terms == 1 ? "" : "s");
+    std::printf("precision: %s (bf16 weights: %s matmuls take activations as %d bf16 term%s)\n", precision,
+                kernels::amx_enabled() ? "prefill and decode (AMX)" : "prefill", terms, terms == 1 ? "" : "s");
   if (f.json) std::printf("%s\n", out.dump().c_str());
 }
 
