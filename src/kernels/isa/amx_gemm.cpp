@@ -167,11 +167,8 @@ void swiglu_epilogue(const KernelTable& tab, float* g, const float* u, int64_t r
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t c = 0; c < 32; c += 16) {
       __m512 rest = _mm512_load_ps(g + i * 32 + c);
-      for (int t = 0; t < terms; ++t) {
-        const __m256i b = narrow_bf16(rest);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + t * term_stride + i * ldh + c), b);
-        if (t + 1 < terms) rest = _mm512_sub_ps(rest, widen_bf16(b));  // exact (Sterbenz)
-      }
+      for (int t = 0; t < terms; ++t)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + t * term_stride + i * ldh + c), next_bf16_term(rest));
     }
 }
 

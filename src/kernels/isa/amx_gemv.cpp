@@ -34,12 +34,8 @@ void amx_gemv_pack(const float* x, int64_t n, int terms, int64_t k, uint16_t* ou
     for (int64_t j = 0; j < n; ++j) {
       __m512 lo = _mm512_loadu_ps(x + j * k + 32 * c), hi = _mm512_loadu_ps(x + j * k + 32 * c + 16);
       for (int t = 0; t < terms; ++t) {
-        const __m256i blo = narrow_bf16(lo), bhi = narrow_bf16(hi);
+        const __m256i blo = next_bf16_term(lo), bhi = next_bf16_term(hi);
         _mm512_store_si512(stage[j * terms + t], _mm512_inserti64x4(_mm512_castsi256_si512(blo), bhi, 1));
-        if (t + 1 < terms) {  // exact (Sterbenz), as split_bf16_terms
-          lo = _mm512_sub_ps(lo, widen_bf16(blo));
-          hi = _mm512_sub_ps(hi, widen_bf16(bhi));
-        }
       }
     }
     for (int64_t b = 0; b < nb; ++b) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Internal to src/kernels/isa: f32 -> bf16 rounding on AVX-512, shared by kernels_avx512.cpp (the
-// kernel table's f32_to_bf16) and amx_gemm.cpp (the fused SwiGLU epilogue), so that both round
-// bit for bit alike. Include only from sources compiled with the AVX-512 flags.
+// Internal to src/kernels/isa: f32 -> bf16 rounding and the bf16 term split on AVX-512, shared by
+// kernels_avx512.cpp (f32_to_bf16), amx_gemm.cpp (the fused SwiGLU epilogue) and amx_gemv.cpp (the
+// packed activations), so all round bit for bit alike. Include only from AVX-512-flagged sources.
 #pragma once
 
 #include <immintrin.h>
@@ -22,5 +22,13 @@ inline __m256i narrow_bf16(__m512 v) {
 
 // 16 bf16 -> 16 f32 (exact).
 inline __m512 widen_bf16(__m256i b) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16)); }
+
+// One step of the bf16 term split (split_bf16_terms): returns the bf16 rounding of `rest` and leaves
+// in `rest` what that rounding misses (exact, by Sterbenz), for the next term.
+inline __m256i next_bf16_term(__m512& rest) {
+  const __m256i b = narrow_bf16(rest);
+  rest = _mm512_sub_ps(rest, widen_bf16(b));
+  return b;
+}
 
 }  // namespace slotlm::kernels::detail
