@@ -115,31 +115,43 @@ void gemv_range(const KernelTable& tab, const float* x, int64_t n, const MatView
   }
 }
 
-// Rows per work chunk of a gemv: about kGemvChunkBytes of weights, a multiple of 4 (the row tile).
+// Rows per work chunk of a gemv: about kGemvChunkBytes of weights.
 constexpr int64_t kGemvChunkBytes = 256 << 10;
 
-// gemv of several weights (same k) in one parallel region: the rows of all of them, concatenated,
-// are cut into chunks of ~256 KB of weights that the threads take as they finish the last one, so a
-// core the host slows down does not hold the other back.
-void gemv_group_fma(const float* x, int64_t n, std::span<const MatmulOut> outs) {
-  int64_t total = 0;
-  for (const MatmulOut& o : outs) total += o.w.rows;
-  if (total == 0) return;
-  const int64_t k = outs[0].w.cols;
-  const int64_t row_bytes = k * int64_t(dtype_size(outs[0].w.dtype));
-  const int64_t chunk = std::max<int64_t>(4, kGemvChunkBytes / std::max<int64_t>(row_bytes, 1) / 4 * 4);
-  const int64_t chunks = (total + chunk - 1) / chunk;
-  const KernelTable& tab = kernel_table();
-#pragma omp parallel for schedule(dynamic, 1) if (n * total * k >= kMinParallelWork)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t g0 = c * chunk, g1 = std::min(total, g0 + chunk);
+// The rows of a group of weights (same k), concatenated with each weight's rows rounded up to `pad`,
+// cut into chunks of ~kGemvChunkBytes of weights, a multiple of `step` rows, that the threads take
+// as they finish the last one (so a core the host slows down does not hold the other back).
+struct RowChunks {
+  int64_t pad, total = 0, rows = 0, count = 0;
+  RowChunks(std::span<const MatmulOut> outs, int64_t pad_rows, int64_t step) : pad(pad_rows) {
+    for (const MatmulOut& o : outs) total += padded(o.w.rows);
+    const int64_t row_bytes = outs.empty() ? 1 : outs[0].w.cols * int64_t(dtype_size(outs[0].w.dtype));
+    rows = std::max<int64_t>(step, kGemvChunkBytes / std::max<int64_t>(row_bytes, 1) / step * step);
+    count = (total + rows - 1) / rows;
+  }
+  int64_t padded(int64_t r) const { return (r + pad - 1) / pad * pad; }
+  // fn(out, r0, r1) for each weight's rows [r0, r1) in chunk c.
+  template <class F>
+  void each(std::span<const MatmulOut> outs, int64_t c, F&& fn) const {
+    const int64_t g0 = c * rows, g1 = std::min(total, g0 + rows);
     int64_t base = 0;
     for (const MatmulOut& o : outs) {
       const int64_t r0 = std::max(g0 - base, int64_t(0)), r1 = std::min(g1 - base, o.w.rows);
-      if (r1 > r0) gemv_range(tab, x, n, o.w, o.bias, r0, r1, o.y);
-      base += o.w.rows;
+      if (r1 > r0) fn(o, r0, r1);
+      base += padded(o.w.rows);
     }
   }
+};
+
+// gemv of several weights in one parallel region, on the kernel table's FMA gemv: chunks of a
+// multiple of 4 rows (its row tile).
+void gemv_group_fma(const float* x, int64_t n, std::span<const MatmulOut> outs) {
+  const RowChunks rc(outs, 1, 4);
+  if (rc.total == 0) return;
+  const KernelTable& tab = kernel_table();
+#pragma omp parallel for schedule(dynamic, 1) if (n * rc.total * outs[0].w.cols >= kMinParallelWork)
+  for (int64_t c = 0; c < rc.count; ++c)
+    rc.each(outs, c, [&](const MatmulOut& o, int64_t r0, int64_t r1) { gemv_range(tab, x, n, o.w, o.bias, r0, r1, o.y); });
 }
 
 // Weights whose decode rows run on AMX tiles (isa/amx_gemv.h): bf16 with k a multiple of 32. Rows
@@ -147,19 +159,14 @@ void gemv_group_fma(const float* x, int64_t n, std::span<const MatmulOut> outs) 
 // takes depends only on its weight, never on the batch or the chunking.
 bool amx_gemv_takes(const MatView& w) { return w.dtype == DType::kBF16 && detail::amx_gemv_fits(w.cols); }
 
-// The gemv group with AMX tiles for the weights that take them. The row space gives each weight a
-// multiple of 32 rows and the chunks are multiples of 32, so every range handed to the tiles starts
-// on a 32-row boundary of its weight. x runs in groups of up to 16 rows (one packed tile column
-// block each), packed once per group on the calling thread.
+// The gemv group with AMX tiles for the weights that take them. Each weight's rows are padded to 32
+// and the chunks are multiples of 32, so every range handed to the tiles starts on a 32-row
+// boundary of its weight. x runs in groups of up to 16 rows, packed once per group on the calling
+// thread.
 void gemv_group_amx(const float* x, int64_t n, std::span<const MatmulOut> outs) {
-  auto padded = [](int64_t rows) { return (rows + 31) / 32 * 32; };
-  int64_t total = 0;
-  for (const MatmulOut& o : outs) total += padded(o.w.rows);
-  if (total == 0) return;
+  const RowChunks rc(outs, 32, 32);
+  if (rc.total == 0) return;
   const int64_t k = outs[0].w.cols;
-  const int64_t row_bytes = k * int64_t(sizeof(uint16_t));
-  const int64_t chunk = std::max<int64_t>(32, kGemvChunkBytes / std::max<int64_t>(row_bytes, 1) / 32 * 32);
-  const int64_t chunks = (total + chunk - 1) / chunk;
   const KernelTable& tab = kernel_table();
   const int terms = detail::bf16_terms();
   thread_local AlignedVector<uint16_t> packed;
@@ -168,16 +175,10 @@ void gemv_group_amx(const float* x, int64_t n, std::span<const MatmulOut> outs) 
   for (int64_t j0 = 0; j0 < n; j0 += detail::kAmxGemvRows) {
     const int64_t nj = std::min(detail::kAmxGemvRows, n - j0);
     detail::amx_gemv_pack(x + j0 * k, nj, terms, k, packed.data());
-#pragma omp parallel for schedule(dynamic, 1) if (nj * total * k >= kMinParallelWork)
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t g0 = c * chunk, g1 = std::min(total, g0 + chunk);
-      int64_t base = 0;
-      for (const MatmulOut& o : outs) {
+#pragma omp parallel for schedule(dynamic, 1) if (nj * rc.total * k >= kMinParallelWork)
+    for (int64_t c = 0; c < rc.count; ++c)
+      rc.each(outs, c, [&](const MatmulOut& o, int64_t r0, int64_t r1) {
         const int64_t m = o.w.rows;
-        int64_t r0 = std::max(g0 - base, int64_t(0));
-        const int64_t r1 = std::min(g1 - base, m);
-        base += padded(m);
-        if (r1 <= r0) continue;
         float* y = o.y + j0 * m;
         if (amx_gemv_takes(o.w)) {
           const int64_t a1 = std::min(r1, m / 16 * 16);
@@ -187,8 +188,7 @@ void gemv_group_amx(const float* x, int64_t n, std::span<const MatmulOut> outs) 
           r0 = std::max(r0, a1);
         }
         if (r1 > r0) gemv_range(tab, x + j0 * k, nj, o.w, o.bias, r0, r1, y);
-      }
-    }
+      });
   }
 }
 
@@ -254,9 +254,10 @@ void matmul_multi(const float* x, int64_t n, std::span<const MatmulOut> outs) {
 
 void matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
   // Few rows (decode, SLOT's small batches): our gemv streams the weights once at memory speed, on
-  // AMX tiles with the bf16 terms for bf16 weights, else with exact f32 maths. Many rows (prefill): oneDNN's blocked GEMM (AMX for bf16) is compute-bound and
-  // ~10-50x faster; for bf16 weights x is split into bf16 terms (set_bf16_gemm_terms, tolerances
-  // in tests/kernels/test_matmul.cpp).
+  // AMX tiles with the bf16 terms for bf16 weights, else with exact f32 maths. Many rows (prefill):
+  // a blocked GEMM (slotlm's AMX tiles, or oneDNN) is compute-bound and ~10-50x faster; for bf16
+  // weights x is split into bf16 terms (set_bf16_gemm_terms, tolerances in
+  // tests/kernels/test_matmul.cpp).
   if (use_amx(n, w)) {
     const MatmulOut one{w, bias, y};
     amx_group(x, n, std::span<const MatmulOut>(&one, 1));
