@@ -6,13 +6,13 @@
 //      SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build/bench/bench_decode_paths  (adds BM_DecodeStep)
 #include <benchmark/benchmark.h>
 
-#include <cstdlib>
 #include <random>
 #include <vector>
 
 #include "core/aligned.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "bench_model.h"
 #include "interleave.h"
 #include "kernels/matmul.h"
 #include "model/model.h"
@@ -58,15 +58,8 @@ BENCHMARK(BM_GemvAmxVsFma)
 // arg: batch. One decode step of `batch` sequences (each 64 tokens in) of the model in
 // SLOTLM_BENCH_MODEL: the layers and the LM head, as generation runs them.
 void BM_DecodeStep(benchmark::State& st) {
-  const char* dir = std::getenv("SLOTLM_BENCH_MODEL");
-  if (!dir || !*dir) {
-    st.SkipWithError("set SLOTLM_BENCH_MODEL to a model folder (e.g. models/qwen2.5-0.5b)");
-    return;
-  }
-  if (!kernels::amx_enabled()) {
-    st.SkipWithError("no AMX-BF16 here");
-    return;
-  }
+  const char* dir = bench::amx_bench_model(st);
+  if (!dir) return;
   const int64_t batch = st.range(0), n_ctx = 64;
   auto model = model::Model::load(dir);
   std::vector<int32_t> prompt(static_cast<size_t>(n_ctx));

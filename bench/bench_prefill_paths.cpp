@@ -7,7 +7,6 @@
 //      SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build/bench/bench_prefill_paths  (adds BM_Forward512)
 #include <benchmark/benchmark.h>
 
-#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -16,6 +15,7 @@
 #include "core/aligned.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "bench_model.h"
 #include "interleave.h"
 #include "kernels/matmul.h"
 #include "model/model.h"
@@ -90,15 +90,8 @@ BENCHMARK(BM_OneDnnSourceAlignment)->Iterations(20)->UseRealTime();
 
 // A 512-token prefill of the model in SLOTLM_BENCH_MODEL on the AMX and the oneDNN paths.
 void BM_Forward512(benchmark::State& st) {
-  const char* dir = std::getenv("SLOTLM_BENCH_MODEL");
-  if (!dir || !*dir) {
-    st.SkipWithError("set SLOTLM_BENCH_MODEL to a model folder (e.g. models/qwen2.5-0.5b)");
-    return;
-  }
-  if (!kernels::amx_enabled()) {
-    st.SkipWithError("no AMX-BF16 here");
-    return;
-  }
+  const char* dir = bench::amx_bench_model(st);
+  if (!dir) return;
   kernels::set_bf16_gemm_terms(int(st.range(0)));
   auto model = model::Model::load(dir);
   const int64_t n = 512;

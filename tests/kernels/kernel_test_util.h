@@ -12,6 +12,7 @@
 
 #include "core/dtype.h"
 #include "kernels/dispatch.h"
+#include "kernels/matmul.h"  // amx_enabled (SKIP_WITHOUT_AMX)
 
 namespace slotlm::test {
 
@@ -88,5 +89,29 @@ inline TestWeights make_weights(DType t, size_t n, std::mt19937& rng, size_t mis
   }
   return w;
 }
+
+// y = x W^T (+ bias) in float64: x `[n, k]`, W `[m, k]` (the exact f32 values), y `[n, m]`.
+inline std::vector<double> matmul_reference(const std::vector<float>& x, int64_t n, const std::vector<float>& w,
+                                            int64_t m, int64_t k, const float* bias) {
+  std::vector<double> y(size_t(n * m));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t r = 0; r < m; ++r) {
+      double acc = bias ? bias[r] : 0.0;
+      for (int64_t j = 0; j < k; ++j) acc += double(x[size_t(i * k + j)]) * w[size_t(r * k + j)];
+      y[size_t(i * m + r)] = acc;
+    }
+  return y;
+}
+
+// Bounds for bf16 products with the activations split into bf16 terms (AMX prefill and decode):
+// f32 accumulation with 2-3 terms (the activations exact to ~2^-17 or better) gives NMSE ~1e-12,
+// so 1e-10; 1 term rounds x to bf16 (2^-9 relative): NMSE ~1.3e-6, so 1e-5.
+constexpr double kNmseTerms = 1e-10;
+constexpr double kNmseOneTerm = 1e-5;
+
+// The AMX tests need AMX-BF16 on the CPU, the OS's permission for the tile state and the AVX-512
+// dispatch; elsewhere they skip, saying so.
+#define SKIP_WITHOUT_AMX()                                                                  \
+  if (!kernels::amx_enabled()) GTEST_SKIP() << "no AMX-BF16 here (CPU, OS permission or ISA)"
 
 }  // namespace slotlm::test

@@ -13,26 +13,6 @@
 namespace slotlm::test {
 namespace {
 
-// Same bounds as test_matmul.cpp: f32 accumulation (2-3 terms, the activations exact to ~2^-17 or
-// better) gives NMSE ~1e-12, so 1e-10; 1 term rounds x to bf16 (2^-9 relative): NMSE ~1.3e-6, so 1e-5.
-constexpr double kNmseTerms = 1e-10;
-constexpr double kNmseOneTerm = 1e-5;
-
-#define SKIP_WITHOUT_AMX()                                                                  \
-  if (!kernels::amx_enabled()) GTEST_SKIP() << "no AMX-BF16 here (CPU, OS permission or ISA)"
-
-std::vector<double> reference(const std::vector<float>& x, int64_t n, const std::vector<float>& w, int64_t m,
-                              int64_t k, const float* bias) {
-  std::vector<double> y(size_t(n * m));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t r = 0; r < m; ++r) {
-      double acc = bias ? bias[r] : 0.0;
-      for (int64_t j = 0; j < k; ++j) acc += double(x[size_t(i * k + j)]) * w[size_t(r * k + j)];
-      y[size_t(i * m + r)] = acc;
-    }
-  return y;
-}
-
 TEST(AmxGemm, PackedWeightsFollowTheirDefinition) {
   SKIP_WITHOUT_AMX();
   const int64_t m = 64, k = 160, ldw = k + 32, j0 = 32, k0 = 64, kc = 96;
@@ -63,7 +43,7 @@ TEST(AmxGemm, MatmulMatchesReferenceAcrossShapesTermsAndBias) {
     std::vector<float> x = random_floats(size_t(n * k), rng), bias = random_floats(size_t(m), rng);
     for (bool with_bias : {false, true}) {
       const float* b = with_bias ? bias.data() : nullptr;
-      std::vector<double> ref = reference(x, n, w.values, m, k, b);
+      std::vector<double> ref = matmul_reference(x, n, w.values, m, k, b);
       for (int terms : {1, 2, 3}) {
         kernels::set_bf16_gemm_terms(terms);
         std::vector<float> y(size_t(n * m), 777.f);
@@ -154,8 +134,8 @@ TEST(AmxGemm, FusedSwigluEqualsSeparateSteps) {
         }
         // float64: h from the exact gate / up, then down.
         std::vector<double> h(gate.size()), ref(y.size());
-        const std::vector<double> g64 = reference(x, c.n, wg.values, c.ff, c.d, pg);
-        const std::vector<double> u64 = reference(x, c.n, wu.values, c.ff, c.d, pu);
+        const std::vector<double> g64 = matmul_reference(x, c.n, wg.values, c.ff, c.d, pg);
+        const std::vector<double> u64 = matmul_reference(x, c.n, wu.values, c.ff, c.d, pu);
         for (size_t i = 0; i < h.size(); ++i) h[i] = g64[i] / (1.0 + std::exp(-g64[i])) * u64[i];
         for (int64_t i = 0; i < c.n; ++i)
           for (int64_t j = 0; j < c.d; ++j) {

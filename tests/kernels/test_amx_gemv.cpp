@@ -14,28 +14,9 @@
 namespace slotlm::test {
 namespace {
 
-// As test_amx_gemm.cpp: 2-3 bf16 terms leave the activations exact to ~2^-17 or better, so f32
-// accumulation gives NMSE ~1e-11 and below, bound 1e-10; 1 term rounds them to bf16 (2^-9
-// relative), NMSE ~1.3e-6, bound 1e-5. The FMA gemv (f32 exact) stays under 1e-12 on these shapes,
-// so an NMSE above kNmseFmaAtMost shows the 1-term tiles ran.
-constexpr double kNmseTerms = 1e-10;
-constexpr double kNmseOneTerm = 1e-5;
+// Bounds kNmseTerms / kNmseOneTerm (kernel_test_util.h). The FMA gemv (f32 exact) stays under
+// 1e-12 on these shapes, so an NMSE above kNmseFmaAtMost shows the 1-term tiles ran.
 constexpr double kNmseFmaAtMost = 1e-10;
-
-#define SKIP_WITHOUT_AMX()                                                                  \
-  if (!kernels::amx_enabled()) GTEST_SKIP() << "no AMX-BF16 here (CPU, OS permission or ISA)"
-
-std::vector<double> reference(const std::vector<float>& x, int64_t n, const std::vector<float>& w, int64_t m,
-                              int64_t k, const float* bias) {
-  std::vector<double> y(size_t(n * m));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t r = 0; r < m; ++r) {
-      double acc = bias ? bias[r] : 0.0;
-      for (int64_t j = 0; j < k; ++j) acc += double(x[size_t(i * k + j)]) * w[size_t(r * k + j)];
-      y[size_t(i * m + r)] = acc;
-    }
-  return y;
-}
 
 // Restores the default precision when a test ends, whatever it set.
 struct TermsGuard {
@@ -86,7 +67,7 @@ TEST(AmxGemv, DecodeRowsMatchReferenceAcrossShapesTermsAndBias) {
       const std::vector<float> x = random_floats(size_t(n * k), rng);
       for (bool with_bias : {false, true}) {
         const float* b = with_bias ? bias.data() : nullptr;
-        const std::vector<double> ref = reference(x, n, w.values, m, k, b);
+        const std::vector<double> ref = matmul_reference(x, n, w.values, m, k, b);
         for (int terms : {1, 2, 3}) {
           kernels::set_bf16_gemm_terms(terms);
           std::vector<float> y(size_t(n * m));
@@ -156,7 +137,7 @@ TEST(AmxGemv, MatmulMultiEqualsSeparateMatmuls) {
     for (int i = 0; i < 3; ++i) {
       EXPECT_EQ(std::memcmp(want[size_t(i)].data(), got[size_t(i)].data(), want[size_t(i)].size() * sizeof(float)), 0)
           << "n=" << n << " weight " << i;
-      const std::vector<double> ref = reference(x, n, ws[size_t(i)].values, rows[i], k, outs[size_t(i)].bias);
+      const std::vector<double> ref = matmul_reference(x, n, ws[size_t(i)].values, rows[i], k, outs[size_t(i)].bias);
       EXPECT_LE(nmse(got[size_t(i)].data(), ref.data(), ref.size()), kNmseTerms) << "n=" << n << " weight " << i;
     }
   }

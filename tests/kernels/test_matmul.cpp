@@ -24,18 +24,6 @@ constexpr double kNmseBf16Activations = 1e-5;
 // by O(1).
 constexpr double kRelToMagnitude = 1e-5;
 
-std::vector<double> reference(const std::vector<float>& x, int64_t n, const std::vector<float>& w,
-                              int64_t m, int64_t k, const float* bias) {
-  std::vector<double> y(size_t(n * m));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t r = 0; r < m; ++r) {
-      double acc = bias ? bias[r] : 0.0;
-      for (int64_t j = 0; j < k; ++j) acc += double(x[size_t(i * k + j)]) * w[size_t(r * k + j)];
-      y[size_t(i * m + r)] = acc;
-    }
-  return y;
-}
-
 class GemvIsa : public ::testing::TestWithParam<kernels::Isa> {};
 
 // Every table entry on sizes around the SIMD widths (8, 16) and tiles (4 rows, 3-4 tokens),
@@ -61,7 +49,7 @@ TEST_P(GemvIsa, TableMatchesReferenceAcrossSizesTailsAndMisalignment) {
               if (t == DType::kBF16) tab.gemv_bf16(x, n, static_cast<const uint16_t*>(wp), m, k, k, b, y.data(), ldy);
               if (t == DType::kF16) tab.gemv_f16(x, n, static_cast<const uint16_t*>(wp), m, k, k, b, y.data(), ldy);
               std::vector<float> xv(x, x + n * k);
-              std::vector<double> ref = reference(xv, n, w.values, m, k, b);
+              std::vector<double> ref = matmul_reference(xv, n, w.values, m, k, b);
               double worst = 0;
               for (int64_t i = 0; i < n; ++i) {
                 for (int64_t r = 0; r < m; ++r) {
@@ -100,7 +88,7 @@ TEST_P(GemvIsa, MatmulAndMatvecTMatchReference) {
         std::vector<float> y(size_t(n * m));
         const MatView mv{w.data(0), t, m, k};
         kernels::matmul(x.data(), n, mv, bias.data(), y.data());
-        std::vector<double> ref = reference(x, n, w.values, m, k, bias.data());
+        std::vector<double> ref = matmul_reference(x, n, w.values, m, k, bias.data());
         const bool rounds_x = be == GemmBackend::kAuto && t == DType::kBF16 && n >= kernels::kGemmMinRows && terms == 1;
         EXPECT_LE(nmse(y.data(), ref.data(), y.size()), rounds_x ? kNmseBf16Activations : kNmseF32)
             << dtype_name(t) << " n=" << n << " backend=" << int(be) << " terms=" << terms;
@@ -130,7 +118,7 @@ TEST(Matmul, LargeF32BatchIsExactToF32) {
   TestWeights w = make_weights(DType::kF32, size_t(m * k), rng, 0);
   std::vector<float> x = random_floats(size_t(n * k), rng), y(size_t(n * m));
   kernels::matmul(x.data(), n, MatView{w.data(0), DType::kF32, m, k}, nullptr, y.data());
-  std::vector<double> ref = reference(x, n, w.values, m, k, nullptr);
+  std::vector<double> ref = matmul_reference(x, n, w.values, m, k, nullptr);
   EXPECT_LE(nmse(y.data(), ref.data(), y.size()), kNmseF32);
 }
 
@@ -224,7 +212,7 @@ TEST_P(GemvIsa, MatmulMultiEqualsSeparateMatmuls) {
       for (int i = 0; i < 3; ++i) {
         EXPECT_EQ(std::memcmp(want[size_t(i)].data(), got[size_t(i)].data(), want[size_t(i)].size() * sizeof(float)), 0)
             << dtype_name(t) << " n=" << n << " k=" << k << " weight " << i;
-        const std::vector<double> ref = reference(x, n, ws[size_t(i)].values, rows[i], k, outs[size_t(i)].bias);
+        const std::vector<double> ref = matmul_reference(x, n, ws[size_t(i)].values, rows[i], k, outs[size_t(i)].bias);
         EXPECT_LE(nmse(got[size_t(i)].data(), ref.data(), ref.size()), kNmseF32)
             << dtype_name(t) << " n=" << n << " k=" << k << " weight " << i;
       }
@@ -241,7 +229,7 @@ TEST(Matmul, WideBf16OutputMatchesReference) {
   const int64_t n = 17, m = 16384 + 4096 + 37, k = 40;
   TestWeights w = make_weights(DType::kBF16, size_t(m * k), rng, 0);
   std::vector<float> x = random_floats(size_t(n * k), rng), bias = random_floats(size_t(m), rng);
-  std::vector<double> ref = reference(x, n, w.values, m, k, bias.data());
+  std::vector<double> ref = matmul_reference(x, n, w.values, m, k, bias.data());
   for (int terms : {1, 2, 3}) {
     kernels::set_bf16_gemm_terms(terms);
     std::vector<float> y(size_t(n * m));
@@ -269,7 +257,7 @@ TEST(Matmul, PrimitiveCacheStaysBoundedAndEvictedShapesStillMatch) {
     std::fill(y.begin(), y.end(), 0.f);
     kernels::matmul(x.data(), n, mv, nullptr, y.data());
     std::vector<float> xs(x.begin(), x.begin() + n * k);
-    std::vector<double> ref = reference(xs, n, w.values, m, k, nullptr);
+    std::vector<double> ref = matmul_reference(xs, n, w.values, m, k, nullptr);
     EXPECT_LE(nmse(y.data(), ref.data(), size_t(n * m)), kNmseF32) << "n=" << n;
   }
   kernels::set_gemm_min_work(kernels::kGemmMinWork);
