@@ -75,16 +75,18 @@ void BM_DecodeStep(benchmark::State& st) {
   for (auto& c : caches) ptrs.push_back(&c);
   std::vector<int32_t> tokens(static_cast<size_t>(batch), 42);
   std::vector<float> logits(size_t(batch * model->n_vocab()));
-  auto run = [&](bool amx) {
-    return [&, amx] {
+  auto run = [&](bool amx, bool tiles) {
+    return [&, amx, tiles] {
       kernels::set_amx_enabled(amx);
+      kernels::set_amx_tiles_enabled(tiles);
       for (auto& c : caches) c.set_n_past(n_ctx);
       model->forward_batch(tokens, ptrs, ws, hidden.data());
       model->lm_head(hidden.data(), batch, logits.data());
     };
   };
-  interleave(st, {{"amx", run(true)}, {"fma", run(false)}});
+  interleave(st, {{"amx_tiles", run(true, true)}, {"amx_plain", run(true, false)}, {"fma", run(false, false)}});
   kernels::set_amx_enabled(true);
+  kernels::set_amx_tiles_enabled(true);
 }
 BENCHMARK(BM_DecodeStep)->Arg(1)->Arg(8)->ArgNames({"batch"})->Iterations(30)->UseRealTime();
 

@@ -88,7 +88,8 @@ void BM_OneDnnSourceAlignment(benchmark::State& st) {
 }
 BENCHMARK(BM_OneDnnSourceAlignment)->Iterations(20)->UseRealTime();
 
-// A 512-token prefill of the model in SLOTLM_BENCH_MODEL on the AMX and the oneDNN paths.
+// A 512-token prefill of the model in SLOTLM_BENCH_MODEL on AMX with the weights laid out for the
+// tiles at load (MatView::tiles), on AMX re-laying them out per call, and on oneDNN.
 void BM_Forward512(benchmark::State& st) {
   const char* dir = bench::amx_bench_model(st);
   if (!dir) return;
@@ -99,15 +100,17 @@ void BM_Forward512(benchmark::State& st) {
   for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 7919) % model->n_vocab());
   model::Workspace ws;
   std::vector<float> hidden(size_t(n * model->d_model()));
-  auto run = [&](bool amx) {
-    return [&, amx] {
+  auto run = [&](bool amx, bool tiles) {
+    return [&, amx, tiles] {
       kernels::set_amx_enabled(amx);
+      kernels::set_amx_tiles_enabled(tiles);
       auto cache = model->new_cache(n);
       model->forward(ids, cache, ws, hidden.data());
     };
   };
-  interleave(st, {{"amx", run(true)}, {"onednn", run(false)}});
+  interleave(st, {{"amx_tiles", run(true, true)}, {"amx_plain", run(true, false)}, {"onednn", run(false, false)}});
   kernels::set_amx_enabled(true);
+  kernels::set_amx_tiles_enabled(true);
   kernels::set_bf16_gemm_terms(2);
 }
 BENCHMARK(BM_Forward512)->Arg(2)->Arg(1)->ArgNames({"terms"})->Iterations(16)->UseRealTime();

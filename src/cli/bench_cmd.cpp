@@ -156,9 +156,16 @@ void bench(BenchFlags& f) {
   out["peak_rss_mib"] = peak_mib;
   out["kv_cache_mib"] = kv_mib;
   out["weights_residence"] = m->weights().store->residence();
-  std::printf("\nmemory: peak RSS %.0f MiB (weights %.0f MiB, held once, %s), KV cache %.1f MiB per %lld-token sequence\n",
-              peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), m->weights().store->residence(), kv_mib,
-              (long long)(f.n_prompt + f.n_gen));
+  const double tiles_mib = double(m->weights().tiles.size()) / (1024.0 * 1024.0);
+  out["weights_amx_layout_mib"] = tiles_mib;
+  out["weights_amx_layout_ms"] = m->weights().tiles_ms;
+  std::string tiles;
+  if (tiles_mib > 0)
+    tiles = "; " + std::to_string(int(tiles_mib)) + " MiB of them laid out for AMX at load in " +
+            std::to_string(int(m->weights().tiles_ms)) + " ms, their mapped pages given back";
+  std::printf("\nmemory: peak RSS %.0f MiB (weights %.0f MiB, held once, %s%s), KV cache %.1f MiB per %lld-token sequence\n",
+              peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), m->weights().store->residence(),
+              tiles.c_str(), kv_mib, (long long)(f.n_prompt + f.n_gen));
   if (m->weights().dtype == DType::kBF16)
     std::printf("precision: %s (bf16 weights: %s matmuls take activations as %d bf16 term%s)\n", precision,
                 kernels::amx_enabled() ? "prefill and decode (AMX)" : "prefill", terms, terms == 1 ? "" : "s");

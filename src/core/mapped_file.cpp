@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "core/error.h"
 
@@ -97,6 +98,41 @@ bool MappedFile::copy_to_huge_pages(int fd, uint64_t align_offset) {
 
 MappedFile::~MappedFile() {
   if (region_) ::munmap(region_, region_len_);
+}
+
+void MappedFile::drop_pages(const void* p, size_t n) const {
+  if (huge_ || !data_) return;
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(p), hi = lo + n;
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data_), end = begin + size_;
+  if (lo < begin || hi > end) fail(path_, ": drop_pages outside the mapping");
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (lo + page - 1) / page * page, last = hi / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);  // a hint
+}
+
+PageBuffer::PageBuffer(size_t bytes, const std::string& what) : size_(bytes) {
+  if (bytes == 0) return;
+  region_len_ = (bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage;  // + one to align the start
+  void* p = ::mmap(nullptr, region_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    region_ = nullptr;
+    fail(what, ": cannot allocate ", bytes >> 20, " MiB: ", std::strerror(errno));
+  }
+  region_ = p;
+  const uintptr_t base = (reinterpret_cast<uintptr_t>(p) + kHugePage - 1) / kHugePage * kHugePage;
+  data_ = reinterpret_cast<uint8_t*>(base);
+  ::madvise(data_, region_len_ - kHugePage, MADV_HUGEPAGE);  // a hint; ignore failure
+}
+
+PageBuffer::~PageBuffer() {
+  if (region_) ::munmap(region_, region_len_);
+}
+
+void PageBuffer::swap(PageBuffer& o) noexcept {
+  std::swap(data_, o.data_);
+  std::swap(size_, o.size_);
+  std::swap(region_, o.region_);
+  std::swap(region_len_, o.region_len_);
 }
 
 std::string read_file(const std::string& path) {

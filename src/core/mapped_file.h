@@ -31,6 +31,10 @@ class MappedFile {
   const std::string& path() const { return path_; }
   // True when the contents were copied into huge pages (kHugePages taken, not fallen back).
   bool huge_pages() const { return huge_; }
+  // For a mapping (not a huge-page copy): gives back the resident pages lying wholly inside
+  // [p, p + n), which must be inside the file; touched again, they are read from the file again.
+  // A no-op for a copy (its pages hold the only copy of the contents).
+  void drop_pages(const void* p, size_t n) const;
 
  private:
   void map(int fd);
@@ -46,6 +50,30 @@ class MappedFile {
 
 // Whether /sys/kernel/mm/transparent_hugepage/enabled allows madvise(MADV_HUGEPAGE) to work.
 bool transparent_huge_pages_available();
+
+// Anonymous read-write memory of `bytes` starting on a 2 MiB boundary, advised into transparent
+// huge pages (a hint), zero-filled; unmapped with the object. Throws Error naming `what` when the
+// memory cannot be had.
+class PageBuffer {
+ public:
+  PageBuffer() = default;
+  PageBuffer(size_t bytes, const std::string& what);
+  ~PageBuffer();
+  PageBuffer(PageBuffer&& o) noexcept { swap(o); }
+  PageBuffer& operator=(PageBuffer&& o) noexcept {
+    swap(o);
+    return *this;
+  }
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  void swap(PageBuffer& o) noexcept;
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  void* region_ = nullptr;
+  size_t region_len_ = 0;
+};
 
 std::string read_file(const std::string& path);
 

@@ -32,6 +32,9 @@ struct MatView {
   DType dtype = DType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
+  // The same bf16 matrix re-laid out once at load for the AMX tiles (kernels::pack_amx_tiles), or
+  // null. The AMX kernels read it instead of `data`; every other path reads `data`.
+  const void* tiles = nullptr;
 
   const uint8_t* row_ptr(int64_t r) const {
     return static_cast<const uint8_t*>(data) + size_t(r) * size_t(cols) * dtype_size(dtype);

@@ -27,6 +27,7 @@ constexpr int64_t kMinParallelWork = 1 << 16;
 
 std::atomic<int> g_backend{-1};  // -1: not read from the environment yet
 std::atomic<bool> g_amx_on{true};  // set_amx_enabled; SLOTLM_AMX=0 clears it
+std::atomic<bool> g_tiles_on{true};  // set_amx_tiles_enabled
 
 GemmBackend backend() {
   int b = g_backend.load(std::memory_order_relaxed);
@@ -78,6 +79,24 @@ bool amx_enabled() {
   backend();
   return g_amx_on.load(std::memory_order_relaxed) && active_isa() == Isa::kAvx512 && detail::amx_available();
 }
+
+bool amx_tiles_fit(const MatView& w) { return w.dtype == DType::kBF16 && detail::amx_gemm_fits(w.rows, w.cols); }
+
+bool amx_tiles_wanted() { return amx_enabled() && backend() == GemmBackend::kAuto; }
+
+void pack_amx_tiles(const MatView& w, uint16_t* out) {
+  if (!amx_tiles_fit(w)) fail("pack_amx_tiles: a ", w.rows, " x ", w.cols, " ", dtype_name(w.dtype), " weight does not fit the tiles");
+  detail::amx_pack_tiles(static_cast<const uint16_t*>(w.data), w.rows, w.cols, out);
+}
+
+void set_amx_tiles_enabled(bool on) { g_tiles_on.store(on, std::memory_order_relaxed); }
+
+namespace {
+// w's tile layout when the kernels may read it, else null.
+const uint16_t* tiles_of(const MatView& w) {
+  return g_tiles_on.load(std::memory_order_relaxed) ? static_cast<const uint16_t*>(w.tiles) : nullptr;
+}
+}  // namespace
 
 float dot_f32(const float* a, const float* b, int64_t n) { return kernel_table().dot_f32(a, b, n); }
 
@@ -169,17 +188,32 @@ void gemv_group_amx(const float* x, int64_t n, std::span<const MatmulOut> outs) 
   const int64_t k = outs[0].w.cols;
   const KernelTable& tab = kernel_table();
   const int terms = detail::bf16_terms();
-  thread_local AlignedVector<uint16_t> packed;
-  packed.resize(size_t(detail::amx_gemv_packed_size(std::min(n, detail::kAmxGemvRows), terms, k)));
+  bool any_tiles = false, any_plain = false;
+  for (const MatmulOut& o : outs) {
+    any_tiles = any_tiles || tiles_of(o.w);
+    any_plain = any_plain || (!tiles_of(o.w) && amx_gemv_takes(o.w));
+  }
+  // x as the second operand (weights read in place) and as the first (weights in the tile layout).
+  thread_local AlignedVector<uint16_t> packed, packed_rows;
+  const size_t packed_size = size_t(detail::amx_gemv_packed_size(std::min(n, detail::kAmxGemvRows), terms, k));
+  packed.resize(any_plain ? packed_size : 0);
+  packed_rows.resize(any_tiles ? packed_size : 0);
   const uint16_t* xp = packed.data();
+  const uint16_t* xa = packed_rows.data();
   for (int64_t j0 = 0; j0 < n; j0 += detail::kAmxGemvRows) {
     const int64_t nj = std::min(detail::kAmxGemvRows, n - j0);
-    detail::amx_gemv_pack(x + j0 * k, nj, terms, k, packed.data());
+    if (any_plain) detail::amx_gemv_pack(x + j0 * k, nj, terms, k, packed.data());
+    if (any_tiles) detail::amx_gemv_pack_rows(x + j0 * k, nj, terms, k, packed_rows.data());
 #pragma omp parallel for schedule(dynamic, 1) if (nj * rc.total * k >= kMinParallelWork)
     for (int64_t c = 0; c < rc.count; ++c)
       rc.each(outs, c, [&](const MatmulOut& o, int64_t r0, int64_t r1) {
         const int64_t m = o.w.rows;
         float* y = o.y + j0 * m;
+        if (const uint16_t* wt = tiles_of(o.w)) {  // r0, r1 and m are multiples of 32 here
+          detail::amx_gemv_tiles_bf16(xa, nj, terms, detail::amx_tile_block(wt, k, r0 / 32, 0), r1 - r0, k,
+                                      o.bias ? o.bias + r0 : nullptr, y + r0, m);
+          return;
+        }
         if (amx_gemv_takes(o.w)) {
           const int64_t a1 = std::min(r1, m / 16 * 16);
           if (a1 > r0)
@@ -230,7 +264,8 @@ void amx_group(const float* x, int64_t n, std::span<const MatmulOut> outs) {
   const int64_t n_pad = detail::amx_rows_padded(n);
   const uint16_t* xb = detail::split_bf16_terms(x, n, k, terms, n_pad);
   for (const MatmulOut& o : outs)
-    detail::amx_gemm_bf16(xb, n, terms, static_cast<const uint16_t*>(o.w.data), o.w.rows, k, o.bias, o.y);
+    detail::amx_gemm_bf16(xb, n, terms, static_cast<const uint16_t*>(o.w.data), tiles_of(o.w), o.w.rows, k, o.bias,
+                          o.y);
 }
 }  // namespace
 
@@ -287,9 +322,9 @@ void swiglu_mlp(const float* x, int64_t n, const MatView& wg, const float* bg, c
     const int64_t n_pad = detail::amx_rows_padded(n);
     const uint16_t* xb = detail::split_bf16_terms(x, n, k, terms, n_pad, 0);
     uint16_t* hb = detail::bf16_terms_buffer(n, m, terms, n_pad, 1);
-    detail::amx_swiglu_bf16(xb, n, terms, static_cast<const uint16_t*>(wg.data), bg,
-                            static_cast<const uint16_t*>(wu.data), bu, m, k, gate, up, hb);
-    detail::amx_gemm_bf16(hb, n, terms, static_cast<const uint16_t*>(wd.data), wd.rows, m, bd, y);
+    detail::amx_swiglu_bf16(xb, n, terms, static_cast<const uint16_t*>(wg.data), tiles_of(wg), bg,
+                            static_cast<const uint16_t*>(wu.data), tiles_of(wu), bu, m, k, gate, up, hb);
+    detail::amx_gemm_bf16(hb, n, terms, static_cast<const uint16_t*>(wd.data), tiles_of(wd), wd.rows, m, bd, y);
     return;
   }
   const MatmulOut gate_up[2] = {{wg, bg, gate}, {wu, bu, up}};

@@ -76,6 +76,21 @@ void set_amx_enabled(bool on);
 // True when those products take the AMX path (enabled, ISA avx512, CPU and OS support).
 bool amx_enabled();
 
+// Weights laid out once for the AMX tiles (MatView::tiles): the prefill GEMM then reads its weight
+// blocks as they are instead of re-laying each out per call (the transposes and a cold read of the
+// weights were ~12% of a prefill), and decode reads each 1 KB tile in sequence. The results are the
+// same bits as from the plain layout (tests/kernels/test_amx_tiles.cpp).
+// Whether `w` takes the tile layout: bf16, rows and cols multiples of 32.
+bool amx_tiles_fit(const MatView& w);
+// Whether laying weights out pays: the products run on AMX (amx_enabled) with the default backend.
+bool amx_tiles_wanted();
+// `w` (amx_tiles_fit) in the tile layout into `out` (w.rows * w.cols elements, 64-byte aligned);
+// threaded.
+void pack_amx_tiles(const MatView& w, uint16_t* out);
+// For benchmarks and tests: false makes the kernels ignore MatView::tiles. Not thread-safe with
+// running kernels.
+void set_amx_tiles_enabled(bool on);
+
 // matmul through slotlm's own gemv only (any n; weights widened exactly, f32 accumulation).
 void gemv(const float* x, int64_t n, const MatView& w, const float* bias, float* y);
 

@@ -33,6 +33,9 @@ class TensorStore {
   size_t total_bytes() const;  // bytes of tensor data mapped
   // "in huge pages" when every file was copied into transparent huge pages, else "mapped".
   const char* residence() const;
+  // Gives back the resident pages of a tensor's bytes [p, p + n) that another copy replaces
+  // (MappedFile::drop_pages); a no-op for huge-page copies and for bytes of no file.
+  void drop_pages(const void* p, size_t n) const;
 
  private:
   struct Entry {

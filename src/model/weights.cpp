@@ -2,6 +2,7 @@
 #include "model/weights.h"
 
 #include "core/error.h"
+#include "core/timer.h"
 #include "kernels/matmul.h"
 
 namespace slotlm::model {
@@ -75,6 +76,29 @@ Weights load_weights(const ModelConfig& c, std::unique_ptr<TensorStore> store) {
   w.final_norm = ld.vec("model.norm.weight", d);
   w.store = std::move(store);
   return w;
+}
+
+void lay_out_tiles(Weights& w) {
+  if (!kernels::amx_tiles_wanted()) return;
+  std::vector<MatView*> mats;
+  for (LayerWeights& l : w.layers)
+    for (MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      if (kernels::amx_tiles_fit(*m)) mats.push_back(m);
+  auto bytes = [](const MatView& m) { return size_t(m.rows * m.cols) * sizeof(uint16_t); };  // multiples of 2 KiB
+  size_t total = 0;
+  for (const MatView* m : mats) total += bytes(*m);
+  if (total == 0) return;
+  const Timer t;
+  w.tiles = PageBuffer(total, "the AMX layout of the weights");
+  size_t off = 0;
+  for (MatView* m : mats) {
+    auto* out = reinterpret_cast<uint16_t*>(w.tiles.data() + off);
+    kernels::pack_amx_tiles(*m, out);
+    m->tiles = out;
+    w.store->drop_pages(m->data, bytes(*m));
+    off += bytes(*m);
+  }
+  w.tiles_ms = t.ms();
 }
 
 }  // namespace slotlm::model

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/mapped_file.h"
 #include "core/tensor.h"
 #include "model/config.h"
 #include "model/safetensors.h"
@@ -40,11 +41,21 @@ struct Weights {
 
   std::unique_ptr<TensorStore> store;       // owns the mappings the views point into
   std::vector<std::vector<float>> owned;    // f32 copies of norms and biases
+  // The layer matrices laid out for the AMX tiles (MatView::tiles; lay_out_tiles), or empty.
+  PageBuffer tiles;
+  double tiles_ms = 0;  // how long laying them out took
 };
 
 // Loads every tensor the config needs from `store`, checking names and shapes. Tied embeddings:
 // a missing `lm_head.weight` uses the embedding; a missing `model.embed_tokens.weight` uses the
 // stored `lm_head.weight` when the file's metadata names it as the alias (tinystories-656k).
 Weights load_weights(const ModelConfig& cfg, std::unique_ptr<TensorStore> store);
+
+// When the products run on AMX (kernels::amx_tiles_wanted), lays every layer matrix that fits out
+// for the tiles once (kernels::pack_amx_tiles) into `w.tiles` and gives back the mapped pages of the
+// plain layout (TensorStore::drop_pages: the AMX paths no longer read them, others read them from
+// the file again), so the weights stay held once. The embedding and the LM head keep their one
+// plain layout (row lookups, SLOT's products). Measured in one process, interleaved: bench/RESULTS.md.
+void lay_out_tiles(Weights& w);
 
 }  // namespace slotlm::model

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Forward pass against the float64 PyTorch reference (tools/reference_model.py): final hidden
 // states, logits and greedy ids of the tiny checkpoints in tests/data.
+#include <cstring>
 #include <gtest/gtest.h>
 
 #include "generate/generate.h"
@@ -92,6 +93,34 @@ TEST(ForwardPaths, Bf16PrefillMatchesReferenceOnEveryMatmulPath) {
   }
   kernels::set_gemm_min_work(kernels::kGemmMinWork);
   kernels::set_amx_enabled(true);
+}
+
+// With AMX the loader lays the bf16 layer matrices out for the tiles (model::lay_out_tiles); prefill
+// (forced onto the GEMM) and decode steps then give the same bits as from the plain layout.
+TEST(ForwardPaths, Bf16TileLayoutGivesThePlainLayoutsBits) {
+  if (!kernels::amx_tiles_wanted()) GTEST_SKIP() << "no AMX-BF16 here (or SLOTLM_AMX=0 / SLOTLM_GEMM=own)";
+  auto m = model::Model::load(test::data_path("tiny-qwen2-bf16"));
+  ASSERT_GT(m->weights().tiles.size(), 0u);
+  for (const auto& l : m->weights().layers)
+    for (const MatView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) ASSERT_NE(w->tiles, nullptr);
+  EXPECT_EQ(m->weights().lm_head.tiles, nullptr);  // the LM head keeps its one plain layout
+  const auto ids = test::load_golden("tiny-qwen2-bf16", "golden_forward.json")["prompt_ids"].get<std::vector<int32_t>>();
+  const size_t n = ids.size(), d = size_t(m->d_model());
+  auto run = [&](bool tiles) {
+    kernels::set_amx_tiles_enabled(tiles);
+    kernels::set_gemm_min_work(0);
+    auto cache = m->new_cache(int64_t(n + 3));
+    model::Workspace ws;
+    std::vector<float> hidden((n + 3) * d);
+    m->forward(ids, cache, ws, hidden.data());
+    for (size_t i = 0; i < 3; ++i)  // decode steps: the gemv path
+      m->forward(std::span<const int32_t>(&ids[i], 1), cache, ws, hidden.data() + (n + i) * d);
+    kernels::set_gemm_min_work(kernels::kGemmMinWork);
+    kernels::set_amx_tiles_enabled(true);
+    return hidden;
+  };
+  const std::vector<float> with = run(true), without = run(false);
+  EXPECT_EQ(std::memcmp(with.data(), without.data(), with.size() * sizeof(float)), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyCheckpoints, ForwardGolden,

@@ -40,4 +40,17 @@ void amx_gemv_pack(const float* x, int64_t n, int terms, int64_t k, uint16_t* ou
 void amx_gemv_bf16(const uint16_t* xp, int64_t n, int terms, const uint16_t* w, int64_t ldw, int64_t rows,
                    int64_t k, const float* bias, float* y, int64_t ldy);
 
+// Weights in the tile layout (amx_pack_tiles) are the tiles' SECOND operand and x the first: x
+// as rows, row q = terms * j + t of tile b = q / 16 holding term t of x[j]:
+// out[((c * nb + b) * 16 + q % 16) * 32 + e] = that term of x[j, 32 c + e], zero for q >= terms * n.
+// Same size as amx_gemv_pack's layout; the same bf16 terms.
+void amx_gemv_pack_rows(const float* x, int64_t n, int terms, int64_t k, uint16_t* out);
+
+// amx_gemv_bf16 for W in the tile layout: wt points at the 32-row block of W's row r0 (r0 and
+// `rows` multiples of 32), xa is x packed by amx_gemv_pack_rows. Each weight tile (1 KB, in
+// sequence) is loaded once for all rows of x. The products and their order are those of
+// amx_gemv_bf16 with the operands swapped, so the outputs are the same bits (tested).
+void amx_gemv_tiles_bf16(const uint16_t* xa, int64_t n, int terms, const uint16_t* wt, int64_t rows, int64_t k,
+                         const float* bias, float* y, int64_t ldy);
+
 }  // namespace slotlm::kernels::detail
