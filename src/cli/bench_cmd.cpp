@@ -159,13 +159,17 @@ void bench(BenchFlags& f) {
   const double tiles_mib = double(m->weights().tiles.size()) / (1024.0 * 1024.0);
   out["weights_amx_layout_mib"] = tiles_mib;
   out["weights_amx_layout_ms"] = m->weights().tiles_ms;
-  std::string tiles;
+  // A huge-page copy cannot give pages back (MappedFile::drop_pages), so with the AMX layout those
+  // matrices are then held twice.
+  const bool copy = std::string(m->weights().store->residence()) != "mapped";
+  std::string held = copy && tiles_mib > 0 ? "the layer matrices held twice, " : "held once, ";
+  held += m->weights().store->residence();
   if (tiles_mib > 0)
-    tiles = "; " + std::to_string(int(tiles_mib)) + " MiB of them laid out for AMX at load in " +
-            std::to_string(int(m->weights().tiles_ms)) + " ms, their mapped pages given back";
-  std::printf("\nmemory: peak RSS %.0f MiB (weights %.0f MiB, held once, %s%s), KV cache %.1f MiB per %lld-token sequence\n",
-              peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), m->weights().store->residence(),
-              tiles.c_str(), kv_mib, (long long)(f.n_prompt + f.n_gen));
+    held += "; " + std::to_string(int(tiles_mib)) + " MiB of them laid out for AMX at load in " +
+            std::to_string(int(m->weights().tiles_ms)) + " ms" + (copy ? "" : ", their mapped pages given back");
+  std::printf("\nmemory: peak RSS %.0f MiB (weights %.0f MiB, %s), KV cache %.1f MiB per %lld-token sequence\n",
+              peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), held.c_str(), kv_mib,
+              (long long)(f.n_prompt + f.n_gen));
   if (m->weights().dtype == DType::kBF16)
     std::printf("precision: %s (bf16 weights: %s matmuls take activations as %d bf16 term%s)\n", precision,
                 kernels::amx_enabled() ? "prefill and decode (AMX)" : "prefill", terms, terms == 1 ? "" : "s");
