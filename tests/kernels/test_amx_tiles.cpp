@@ -133,10 +133,12 @@ TEST(AmxTiles, EveryPathReadsTheTiles) {
 }
 
 // A decode group mixing a tiled weight, a plain one the tiles cannot take (48 rows) and a tiled one
-// again: each output equals its own matmul without tiles, bit for bit.
+// again, with up to 40 rows (the gemv path takes them 16 at a time): each output equals its own
+// matmul without tiles, bit for bit.
 TEST(AmxTiles, GroupsMixTiledAndPlainWeights) {
   SKIP_WITHOUT_AMX();
   Restore restore;
+  kernels::set_gemm_min_work(kernels::kGemmMinWork);  // these small products all take the gemv path
   std::mt19937 rng(65);
   const int64_t k = 64;
   const TiledWeight a = tiled(64, k, rng), c = tiled(32, k, rng);
@@ -144,7 +146,7 @@ TEST(AmxTiles, GroupsMixTiledAndPlainWeights) {
   const MatView views[3] = {a.view(), MatView{b.data(), DType::kBF16, 48, k}, c.view()};
   for (int terms : {1, 2, 3}) {
     kernels::set_bf16_gemm_terms(terms);
-    for (int64_t n : {1, 5, 16}) {
+    for (int64_t n : {1, 5, 16, 40}) {
       const std::vector<float> x = random_floats(size_t(n * k), rng);
       std::vector<std::vector<float>> ys;
       std::vector<kernels::MatmulOut> outs;
