@@ -82,7 +82,10 @@ bool amx_enabled() {
 
 bool amx_tiles_fit(const MatView& w) { return w.dtype == DType::kBF16 && detail::amx_gemm_fits(w.rows, w.cols); }
 
-bool amx_tiles_wanted() { return amx_enabled() && backend() == GemmBackend::kAuto; }
+bool amx_tiles_wanted() {
+  const char* env = std::getenv("SLOTLM_AMX_LAYOUT");
+  return amx_enabled() && backend() == GemmBackend::kAuto && !(env && std::strcmp(env, "0") == 0);
+}
 
 void pack_amx_tiles(const MatView& w, uint16_t* out) {
   if (!amx_tiles_fit(w)) fail("pack_amx_tiles: a ", w.rows, " x ", w.cols, " ", dtype_name(w.dtype), " weight does not fit the tiles");
@@ -338,6 +341,9 @@ void matvec_t(const float* x, const MatView& w, float* y) {
   const int n_thr = omp_get_max_threads();
   const KernelTable& tab = kernel_table();
   std::vector<float> partial(size_t(n_thr) * size_t(k), 0.f);
+  // The tile layout when there is one (the LM head's, with AMX): the same bits as the plain rows,
+  // which were given back at load.
+  const uint16_t* wt = active_isa() == Isa::kAvx512 ? tiles_of(w) : nullptr;
   int used = 1;
 #pragma omp parallel if (m * k >= kMinParallelWork)
   {
@@ -347,7 +353,9 @@ void matvec_t(const float* x, const MatView& w, float* y) {
     float* acc = partial.data() + size_t(t) * size_t(k);
     int64_t r0, r1;
     thread_rows(m, t, nt, &r0, &r1);
-    if (r1 > r0) {
+    if (r1 > r0 && wt) {
+      detail::tiles_gemv_t_bf16(x, wt, r0, r1, k, acc);
+    } else if (r1 > r0) {
       switch (w.dtype) {
         case DType::kF32: tab.gemv_t_f32(x + r0, reinterpret_cast<const float*>(w.row_ptr(r0)), r1 - r0, k, k, acc); break;
         case DType::kBF16: tab.gemv_t_bf16(x + r0, reinterpret_cast<const uint16_t*>(w.row_ptr(r0)), r1 - r0, k, k, acc); break;

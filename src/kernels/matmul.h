@@ -82,7 +82,8 @@ bool amx_enabled();
 // same bits as from the plain layout (tests/kernels/test_amx_tiles.cpp).
 // Whether `w` takes the tile layout: bf16, rows and cols multiples of 32.
 bool amx_tiles_fit(const MatView& w);
-// Whether laying weights out pays: the products run on AMX (amx_enabled) with the default backend.
+// Whether laying weights out pays: the products run on AMX (amx_enabled) with the default backend,
+// and env SLOTLM_AMX_LAYOUT is not 0 (which saves the load time of the layout, for one-shot runs).
 bool amx_tiles_wanted();
 // `w` (amx_tiles_fit) in the tile layout into `out` (w.rows * w.cols elements, 64-byte aligned);
 // threaded.

@@ -84,6 +84,7 @@ void lay_out_tiles(Weights& w) {
   for (LayerWeights& l : w.layers)
     for (MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
       if (kernels::amx_tiles_fit(*m)) mats.push_back(m);
+  if (kernels::amx_tiles_fit(w.lm_head)) mats.push_back(&w.lm_head);
   auto bytes = [](const MatView& m) { return size_t(m.rows * m.cols) * sizeof(uint16_t); };  // multiples of 2 KiB
   size_t total = 0;
   for (const MatView* m : mats) total += bytes(*m);

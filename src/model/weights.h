@@ -51,11 +51,12 @@ struct Weights {
 // stored `lm_head.weight` when the file's metadata names it as the alias (tinystories-656k).
 Weights load_weights(const ModelConfig& cfg, std::unique_ptr<TensorStore> store);
 
-// When the products run on AMX (kernels::amx_tiles_wanted), lays every layer matrix that fits out
-// for the tiles once (kernels::pack_amx_tiles) into `w.tiles` and gives back the mapped pages of the
-// plain layout (TensorStore::drop_pages: the AMX paths no longer read them, others read them from
-// the file again), so the weights stay held once. The embedding and the LM head keep their one
-// plain layout (row lookups, SLOT's products). The layout lives in transparent huge pages: decode
+// When the products run on AMX (kernels::amx_tiles_wanted), lays every layer matrix and the LM head
+// that fit out for the tiles once (kernels::pack_amx_tiles) into `w.tiles` and gives back the mapped
+// pages of the plain layout (TensorStore::drop_pages: the AMX paths and SLOT's matvec_t no longer
+// read them, others read them from the file again), so the weights stay held once. A tied embedding
+// reads its rows from the file's pages (one page per token looked up, again after they are given
+// back). The layout lives in transparent huge pages: decode
 // step in one process, interleaved, huge vs 4 KiB pages: 0.5B 36.3 vs 39.2 ms (1 sequence), 48.6
 // vs 49.6 (8); 1.5B 116.7 vs 122.3, 134.0 vs 140.6. Their first touch costs load time (the kernel
 // zeroes them: 1.5B 1.1-1.7 s vs 0.9-1.0 s with 4 KiB pages).

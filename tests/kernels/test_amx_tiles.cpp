@@ -160,6 +160,32 @@ TEST(AmxTiles, GroupsMixTiledAndPlainWeights) {
   }
 }
 
+// matvec_t (SLOT's W^T r) over the tile layout: the same bits as over the plain rows, on one thread
+// and on two (2080 x 32 splits the rows at 1040, inside a 32-row block), with zeros in x.
+TEST(AmxTiles, TransposedProductGivesThePlainLayoutsBits) {
+  SKIP_WITHOUT_AMX();
+  Restore restore;
+  std::mt19937 rng(67);
+  for (int64_t m : {32, 96, 2080, 4096}) {
+    for (int64_t k : {32, 128}) {
+      const TiledWeight w = tiled(m, k, rng);
+      std::vector<float> x = random_floats(size_t(m), rng);
+      for (size_t i = 0; i < x.size(); i += 5) x[i] = 0.f;
+      std::vector<float> with(static_cast<size_t>(k)), without(static_cast<size_t>(k));
+      kernels::matvec_t(x.data(), w.view(), with.data());
+      kernels::set_amx_tiles_enabled(false);
+      kernels::matvec_t(x.data(), w.view(), without.data());
+      kernels::set_amx_tiles_enabled(true);
+      EXPECT_TRUE(same_bits(with, without)) << "m=" << m << " k=" << k;
+      // and the tiles are what it reads
+      TiledWeight other = tiled(m, k, rng);
+      std::memcpy(other.tiles.data(), w.tiles.data(), w.tiles.size() * sizeof(uint16_t));
+      kernels::matvec_t(x.data(), other.view(), with.data());
+      EXPECT_TRUE(same_bits(with, without)) << "m=" << m << " k=" << k;
+    }
+  }
+}
+
 // The fused SwiGLU prefill (gate, up, silu * mul, down) with all three weights tiled; at d = 2048
 // and 300 rows of 2 terms the gate / up rows run in two groups.
 TEST(AmxTiles, SwigluMlpGivesThePlainLayoutsBits) {

@@ -95,7 +95,7 @@ TEST(ForwardPaths, Bf16PrefillMatchesReferenceOnEveryMatmulPath) {
   kernels::set_amx_enabled(true);
 }
 
-// With AMX the loader lays the bf16 layer matrices out for the tiles (model::lay_out_tiles); prefill
+// With AMX the loader lays the bf16 layer matrices and LM head out for the tiles (model::lay_out_tiles); prefill
 // (forced onto the GEMM) and decode steps then give the same bits as from the plain layout.
 TEST(ForwardPaths, Bf16TileLayoutGivesThePlainLayoutsBits) {
   if (!kernels::amx_tiles_wanted()) GTEST_SKIP() << "no AMX-BF16 here (or SLOTLM_AMX=0 / SLOTLM_GEMM=own)";
@@ -103,7 +103,8 @@ TEST(ForwardPaths, Bf16TileLayoutGivesThePlainLayoutsBits) {
   ASSERT_GT(m->weights().tiles.size(), 0u);
   for (const auto& l : m->weights().layers)
     for (const MatView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) ASSERT_NE(w->tiles, nullptr);
-  EXPECT_EQ(m->weights().lm_head.tiles, nullptr);  // the LM head keeps its one plain layout
+  EXPECT_NE(m->weights().lm_head.tiles, nullptr);
+  EXPECT_EQ(m->weights().embed.tiles, nullptr);  // rows are looked up in the file's layout
   const auto ids = test::load_golden("tiny-qwen2-bf16", "golden_forward.json")["prompt_ids"].get<std::vector<int32_t>>();
   const size_t n = ids.size(), d = size_t(m->d_model());
   auto run = [&](bool tiles) {

@@ -238,4 +238,32 @@ void amx_gemv_bf16(const uint16_t* xp, int64_t n, int terms, const uint16_t* w, 
   _tile_release();
 }
 
+void tiles_gemv_t_bf16(const float* x, const uint16_t* wt, int64_t r0, int64_t r1, int64_t k, float* y) {
+  auto widen = [](__m256i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)); };
+  const int64_t fours = r0 + (r1 - r0) / 4 * 4;  // rows past this skip x == 0, as gemv_t's tail
+  for (int64_t b0 = r0 / 32 * 32; b0 < r1; b0 += 32) {
+    const uint16_t* blk = wt + b0 * k;
+    for (int64_t c = 0; c < k / 32; ++c) {
+      __m512 lo = _mm512_loadu_ps(y + 32 * c), hi = _mm512_loadu_ps(y + 32 * c + 16);
+      for (int64_t h = 0; h < 2; ++h) {
+        const int64_t h0 = b0 + 16 * h, i0 = std::max(r0 - h0, int64_t(0)), i1 = std::min(r1 - h0, int64_t(16));
+        if (i1 <= i0) continue;
+        __m512i t[16];
+        const uint16_t* tile = blk + (c * 2 + h) * 512;
+        for (int p = 0; p < 16; ++p) t[p] = _mm512_load_si512(tile + p * 32);
+        transpose16(t);  // t[i]: row h0 + i's 32 bf16 of chunk c, in order
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t r = h0 + i;
+          if (r >= fours && x[r] == 0.f) continue;
+          const __m512 a = _mm512_set1_ps(x[r]);
+          lo = _mm512_fmadd_ps(a, widen(_mm512_castsi512_si256(t[i])), lo);
+          hi = _mm512_fmadd_ps(a, widen(_mm512_extracti64x4_epi64(t[i], 1)), hi);
+        }
+      }
+      _mm512_storeu_ps(y + 32 * c, lo);
+      _mm512_storeu_ps(y + 32 * c + 16, hi);
+    }
+  }
+}
+
 }  // namespace slotlm::kernels::detail

@@ -53,4 +53,11 @@ void amx_gemv_pack_rows(const float* x, int64_t n, int terms, int64_t k, uint16_
 void amx_gemv_tiles_bf16(const uint16_t* xa, int64_t n, int terms, const uint16_t* wt, int64_t rows, int64_t k,
                          const float* bias, float* y, int64_t ldy);
 
+// y[kk] += sum_{r0 <= r < r1} x[r] W[r, kk] for W `[rows, k]` in the tile layout (wt: its start):
+// one thread's share of matvec_t, on AVX-512 only (no tiles). Each tile is transposed back to 16
+// weight rows in registers and every y[kk] gets the FMA chain in row order that the plain
+// layout's gemv_t gives it (rows in fours, the last (r1 - r0) % 4 skipped where x is 0), so the
+// same bits. r0 a multiple of 4.
+void tiles_gemv_t_bf16(const float* x, const uint16_t* wt, int64_t r0, int64_t r1, int64_t k, float* y);
+
 }  // namespace slotlm::kernels::detail
