@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "model/weights.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/timer.h"
 #include "kernels/matmul.h"
@@ -78,6 +80,11 @@ Weights load_weights(const ModelConfig& c, std::unique_ptr<TensorStore> store) {
   return w;
 }
 
+namespace {
+// Rows laid out between two page give-backs (lay_out_tiles).
+constexpr int64_t kSliceBytes = int64_t(16) << 20;
+}  // namespace
+
 void lay_out_tiles(Weights& w) {
   if (!kernels::amx_tiles_wanted()) return;
   std::vector<MatView*> mats;
@@ -94,9 +101,15 @@ void lay_out_tiles(Weights& w) {
   size_t off = 0;
   for (MatView* m : mats) {
     auto* out = reinterpret_cast<uint16_t*>(w.tiles.data() + off);
-    kernels::pack_amx_tiles(*m, out);
+    // In slices of rows, each slice's mapped pages given back once it is laid out, so the file's
+    // pages and the layout are both resident for one slice at a time (peak RSS ~ the weights).
+    const int64_t slice = std::max<int64_t>(32, kSliceBytes / (m->cols * 2) / 32 * 32);
+    for (int64_t r0 = 0; r0 < m->rows; r0 += slice) {
+      const MatView part{m->row_ptr(r0), m->dtype, std::min(slice, m->rows - r0), m->cols};
+      kernels::pack_amx_tiles(part, out + r0 * m->cols);
+      w.store->drop_pages(part.data, bytes(part));
+    }
     m->tiles = out;
-    w.store->drop_pages(m->data, bytes(*m));
     off += bytes(*m);
   }
   w.tiles_ms = t.ms();
