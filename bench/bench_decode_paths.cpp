@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Decode matrix-product paths side by side IN ONE PROCESS, alternating every iteration: bf16 weights
 // on AMX tiles (isa/amx_gemv.h) vs the AVX-512 FMA gemv (kernels::set_amx_enabled), per product and
-// for whole decode steps of a model. Counters: median milliseconds of each variant.
+// for whole decode steps of a model (there also AMX on the weights laid out at load vs on the
+// file's rows, kernels::set_amx_tiles_enabled). Counters: median milliseconds of each variant.
 // Run: ./build/bench/bench_decode_paths
 //      SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build/bench/bench_decode_paths  (adds BM_DecodeStep)
 #include <benchmark/benchmark.h>

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Prefill matrix-product paths side by side IN ONE PROCESS, alternating every iteration: slotlm's
-// AMX tile GEMM vs oneDNN (kernels::set_amx_enabled), and oneDNN on aligned vs misaligned sources.
+// AMX tile GEMM vs oneDNN (kernels::set_amx_enabled), for whole prefills also on the weights laid
+// out at load vs re-laid out per call (kernels::set_amx_tiles_enabled), and oneDNN on aligned vs
+// misaligned sources.
 // This host's throughput drifts by up to 2x within a minute, so only interleaved timings compare
 // paths; each benchmark reports the median milliseconds of every variant as counters.
 // Run: ./build/bench/bench_prefill_paths

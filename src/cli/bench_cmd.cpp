@@ -159,10 +159,10 @@ void bench(BenchFlags& f) {
   const double tiles_mib = double(m->weights().tiles.size()) / (1024.0 * 1024.0);
   out["weights_amx_layout_mib"] = tiles_mib;
   out["weights_amx_layout_ms"] = m->weights().tiles_ms;
-  // A huge-page copy cannot give pages back (MappedFile::drop_pages), so with the AMX layout those
-  // matrices are then held twice.
+  // A huge-page copy cannot give pages back (MappedFile::drop_pages), so with the AMX layout the
+  // laid-out matrices are then held twice.
   const bool copy = std::string(m->weights().store->residence()) != "mapped";
-  std::string held = copy && tiles_mib > 0 ? "the layer matrices held twice, " : "held once, ";
+  std::string held = copy && tiles_mib > 0 ? "the laid-out matrices held twice, " : "held once, ";
   held += m->weights().store->residence();
   if (tiles_mib > 0)
     held += "; " + std::to_string(int(tiles_mib)) + " MiB of them laid out for AMX at load in " +

@@ -123,13 +123,15 @@ constexpr int64_t kTilePrefetchBytes = 4096;
 // x 6 (reloaded per product), weights 7 (one half at a time).
 template <int NB>
 void rows32_tiles(const uint16_t* xa, const uint16_t* wt, int64_t chunks, float* c) {
-  for (int t = 0; t < 2 * NB; ++t) {  // literal tile numbers only
-    if (t == 0) _tile_zero(0);
-    if (t == 1) _tile_zero(1);
-    if (t == 2) _tile_zero(2);
-    if (t == 3) _tile_zero(3);
-    if (t == 4) _tile_zero(4);
-    if (t == 5) _tile_zero(5);
+  _tile_zero(0);
+  _tile_zero(1);
+  if constexpr (NB >= 2) {
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  if constexpr (NB >= 3) {
+    _tile_zero(4);
+    _tile_zero(5);
   }
   for (int64_t ch = 0; ch < chunks; ++ch) {
     const char* pf = reinterpret_cast<const char*>(wt + ch * 1024) + kTilePrefetchBytes;
