@@ -8,6 +8,7 @@ BUILD_TYPE=${2:-Release}
 
 PACKAGES=(cmake ninja-build g++ pkg-config git
   libdnnl-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev libcli11-dev
+  ocl-icd-opencl-dev      # libdnnl-dev's CMake config requires OpenCL; apt only recommends it
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy   # tools/: checkpoint maker and llama2.c converter
   curl)                   # end-to-end server test
