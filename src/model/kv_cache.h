@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/aligned.h"
 #include "model/config.h"
 
 namespace slotlm::model {
@@ -28,7 +29,7 @@ class KvCache {
 
  private:
   int64_t n_ctx_ = 0, n_past_ = 0, row_dim_ = 0;
-  std::vector<float> k_, v_;  // [n_layer, n_ctx, n_kv_head * d_head]
+  AlignedVector<float> k_, v_;  // [n_layer, n_ctx, n_kv_head * d_head]
 };
 
 }  // namespace slotlm::model
