@@ -26,7 +26,7 @@ double median(std::vector<double> v) {
 }
 
 std::unique_ptr<model::Model> load(const char* dir, bool mapped) {
-  if (!mapped) setenv("SLOTLM_HUGEPAGES", "1", 1);
+  setenv("SLOTLM_HUGEPAGES", mapped ? "0" : "1", 1);
   auto m = model::Model::load(dir);
   unsetenv("SLOTLM_HUGEPAGES");
   return m;

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/log.h"
+#include "kernels/matmul.h"
 
 namespace slotlm::model {
 
@@ -53,14 +54,23 @@ std::unique_ptr<TensorStore> TensorStore::open_dir(const std::string& dir) {
 }
 
 namespace {
-// Weights are memory-mapped unless SLOTLM_HUGEPAGES=1 asks for a copy in transparent huge pages:
-// decode streams every weight per token, and 4 KiB pages cost a TLB miss every 4 KiB. Measured in
-// one process (bench_weight_memory, 0.5B): decode 0.7-3.5% faster per token (1.5B: 1.9%), 8
-// sequences 0.2-1.5%, prefill -3..+2%; the copy costs 0.3-1 s at load (942 MiB), so it pays only
-// in long-running processes (serve, eval).
+// Where the AMX tile layout is not made (kernels::amx_tiles_wanted: no AMX, f32 products, or
+// SLOTLM_AMX_LAYOUT=0), the weights are copied into transparent huge pages: decode streams every
+// weight per token, and 4 KiB pages cost a TLB miss every 4 KiB. On an AVX-512 machine without AMX
+// (bench_weight_memory, 0.5B, in one process) that made decode 20.3 vs 23.1 ms per token, 8
+// sequences 37.6 vs 46.3 ms per step, prefill 512 1285 vs 1437 ms; and a one-shot `slotlm run`
+// (load, 512-token prompt, 16 tokens) took 1.16-1.17 s of wall time vs 1.22-1.34 s mapped: the
+// copy (~0.1 s for 942 MiB) costs less than the first touch of 241k mapped 4 KiB pages. With the
+// layout, the laid-out matrices are already in huge pages and the mapping's pages are given back,
+// so a copy would hold them twice: mapped. SLOTLM_HUGEPAGES=1 / 0 forces either.
 MapMode weights_map_mode() {
   const char* env = std::getenv("SLOTLM_HUGEPAGES");
-  return env && std::strcmp(env, "1") == 0 ? MapMode::kHugePages : MapMode::kMap;
+  if (env && *env) {
+    if (std::strcmp(env, "1") == 0) return MapMode::kHugePages;
+    if (std::strcmp(env, "0") == 0) return MapMode::kMap;
+    fail("SLOTLM_HUGEPAGES must be 0 or 1, got '", env, "'");
+  }
+  return kernels::amx_tiles_wanted() ? MapMode::kMap : MapMode::kHugePages;
 }
 
 // The file offset of the data section (8 + header length), or 0 when the file is too short: the

@@ -86,6 +86,19 @@ TEST_F(LoaderErrors, HeaderNotJson) {
   expect_error(write_raw("{not json", 0), {"not valid JSON"});
 }
 
+TEST_F(LoaderErrors, BadHugePagesSettingNamesTheVariable) {
+  const std::string path = write_raw(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 16);
+  ::setenv("SLOTLM_HUGEPAGES", "yes", 1);
+  expect_error(path, {"SLOTLM_HUGEPAGES", "'yes'"});
+  for (const char* v : {"0", "1"}) {  // both accepted; the tensor reads back either way
+    ::setenv("SLOTLM_HUGEPAGES", v, 1);
+    model::TensorStore store;
+    store.add_file(path);
+    EXPECT_TRUE(store.contains("a")) << v;
+  }
+  ::unsetenv("SLOTLM_HUGEPAGES");
+}
+
 TEST_F(LoaderErrors, OffsetsOutOfRange) {
   expect_error(write_raw(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8), {"'a'", "past the data"});
 }
