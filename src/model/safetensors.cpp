@@ -58,9 +58,10 @@ namespace {
 // SLOTLM_AMX_LAYOUT=0), the weights are copied into transparent huge pages: decode streams every
 // weight per token, and 4 KiB pages cost a TLB miss every 4 KiB. On an AVX-512 machine without AMX
 // (bench_weight_memory, 0.5B, in one process) that made decode 20.3 vs 23.1 ms per token, 8
-// sequences 37.6 vs 46.3 ms per step, prefill 512 1285 vs 1437 ms; and a one-shot `slotlm run`
-// (load, 512-token prompt, 16 tokens) took 1.16-1.17 s of wall time vs 1.22-1.34 s mapped: the
-// copy (~0.1 s for 942 MiB) costs less than the first touch of 241k mapped 4 KiB pages. With the
+// sequences 37.6 vs 46.3 ms per step, prefill 512 1285 vs 1437 ms; 1.5B decode 69.5 vs 141.9 ms
+// per token. The copy costs load time: 0.1 s for 942 MiB when the VM's memory is warm, 0.7-2 s
+// (1.5B: 3.4-9 s) when the host must back fresh pages; a one-shot 0.5B `slotlm run` (512-token
+// prompt, SLOT, 16 tokens) still took 3.2-4.8 s of wall time vs 3.5-5.1 s mapped. With the
 // layout, the laid-out matrices are already in huge pages and the mapping's pages are given back,
 // so a copy would hold them twice: mapped. SLOTLM_HUGEPAGES=1 / 0 forces either.
 MapMode weights_map_mode() {
