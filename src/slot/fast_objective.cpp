@@ -18,6 +18,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
+#include <string>
 
 #include "core/dtype.h"
 #include "core/mapped_file.h"
@@ -28,6 +30,35 @@
 namespace slotlm::slot {
 
 namespace {
+
+// One spare rows buffer, kept when an objective ends and taken by the next one that fits in it:
+// in an evaluation, a server or `bench`, each prompt would otherwise pay the first touch of fresh
+// memory again (311 MB for 511 rows: 13-235 ms in huge pages on the VM we measure on, the z0
+// GEMM itself taking ~250 ms at `fast`). The contents are stale; every plan writes its rows before
+// reading them. Peak memory is unchanged: the buffer held between prompts is one a prompt needed.
+class RowPool {
+ public:
+  static RowPool& get() {
+    static RowPool* p = new RowPool();  // never destroyed: objectives may end at exit
+    return *p;
+  }
+  PageBuffer take(size_t bytes, const std::string& what) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (spare_.size() >= bytes) return std::move(spare_);
+      spare_ = PageBuffer();  // too small: freed before the new one is allocated
+    }
+    return PageBuffer(bytes, what);
+  }
+  void give_back(PageBuffer b) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (b.size() > spare_.size()) spare_ = std::move(b);
+  }
+
+ private:
+  std::mutex mu_;
+  PageBuffer spare_;
+};
 
 // A normaliser below this has lost too many significant bits to the f32 products (E and e are
 // both <= 1, so S_n >= 1e-30 still has > 20 bits unless almost all mass sits in denormals).
@@ -55,10 +86,12 @@ class FastObjective : public Objective {
       plan_ = Plan::kStreamed;
       chunk_ = std::max<int64_t>(1, int64_t(mem_budget / row_bytes));
     }
-    rows_ = PageBuffer(size_t(chunk_ * V_) * sizeof(float), "SLOT's cached prompt logits");
+    RowPool& pool = RowPool::get();
+    if (plan_ == Plan::kCachedF16)  // the large buffer first: it is the one the spare may hold
+      rows_f16_ = pool.take(size_t(n_rows_ * V_) * sizeof(uint16_t), "SLOT's cached prompt logits (f16)");
+    rows_ = pool.take(size_t(chunk_ * V_) * sizeof(float), "SLOT's cached prompt logits");
     if (plan_ == Plan::kCached) fill_rows(0, n_rows_);
     if (plan_ == Plan::kCachedF16) {
-      rows_f16_ = PageBuffer(size_t(n_rows_ * V_) * sizeof(uint16_t), "SLOT's cached prompt logits (f16)");
       for (int64_t c0 = 0; c0 < n_rows_; c0 += chunk_) {
         const int64_t c1 = std::min(n_rows_, c0 + chunk_);
         fill_rows(c0, c1);
@@ -67,9 +100,15 @@ class FastObjective : public Objective {
         uint16_t* h = rows_f16() + c0 * V_;
         for (size_t i = 0; i < n; ++i) h[i] = f32_to_f16(z[i]);
       }
-      rows_ = {};
+      pool.give_back(std::move(rows_));
     }
   }
+  ~FastObjective() override {
+    RowPool::get().give_back(std::move(rows_));
+    RowPool::get().give_back(std::move(rows_f16_));
+  }
+  FastObjective(const FastObjective&) = delete;
+  FastObjective& operator=(const FastObjective&) = delete;
 
   std::string plan() const override {
     return plan_ == Plan::kCached ? "cached" : plan_ == Plan::kCachedF16 ? "cached-f16" : "streamed";
@@ -167,7 +206,8 @@ class FastObjective : public Objective {
   int64_t chunk_ = 0;              // rows held at once in rows_
   // The rows are the objective's largest buffer (311 MB for 511 rows of a 151936 vocabulary):
   // huge pages, not value-initialised. A std::vector's zeroing, page by 4 KiB page, took 775 ms
-  // of a 1194 ms SLOT run (0.5B, T = 5); first touch of huge pages takes 13-235 ms.
+  // of a 1194 ms SLOT run (0.5B, T = 5); first touch of huge pages takes 13-235 ms, and the
+  // next prompt reuses the buffer (RowPool).
   PageBuffer rows_;                // [chunk_, V_] f32 E_n = exp(z0_n - m_n)
   PageBuffer rows_f16_;            // [n_rows_, V_] E_n in f16 (cached-f16 plan)
   float* rows() const { return reinterpret_cast<float*>(rows_.data()); }

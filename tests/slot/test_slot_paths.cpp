@@ -89,6 +89,36 @@ TEST(SlotPaths, FastEqualsReferenceAndStreamedEqualsCached) {
   for (size_t i = 0; i < fast.loss.size(); ++i) EXPECT_NEAR(streamed.loss[i], fast.loss[i], kChunkTol * fast.loss[i]);
 }
 
+// The fast path keeps its rows buffer for the next prompt (fast_objective.cpp, RowPool): whatever
+// an earlier prompt left in it must not change a later result, in any memory plan.
+TEST(SlotPaths, ReusedRowsBufferGivesTheSameBits) {
+  auto m = model::Model::load(test::data_path("tiny-qwen2"));
+  const auto base = golden_prompt("tiny-qwen2");
+  // Four copies of the prompt: longer than the other tests' prompts, so the first run below
+  // allocates its rows afresh (zero pages) rather than taking an earlier test's buffer.
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 4; ++i) ids.insert(ids.end(), base.begin(), base.end());
+  const std::vector<int32_t> other(ids.rbegin(), ids.rend());
+  const auto h = test::prefill(*m, ids), h_other = test::prefill(*m, other);
+  const size_t row = size_t(m->n_vocab()) * sizeof(float), n = ids.size() - 1;
+  const std::pair<size_t, const char*> plans[] = {
+      {size_t(1) << 30, "cached"}, {n * row / 2 + row, "cached-f16"}, {3 * row, "streamed"}};
+  for (const auto& [budget, plan] : plans) {
+    slot::SlotOptions opt;
+    opt.steps = 3;
+    opt.mem_budget = budget;
+    const auto first = slot::optimize(*m, h.data(), ids, opt);
+    const auto between = slot::optimize(*m, h_other.data(), other, opt);  // leaves other rows behind
+    const auto again = slot::optimize(*m, h.data(), ids, opt);
+    EXPECT_EQ(first.plan, plan);
+    EXPECT_EQ(again.plan, plan);
+    EXPECT_EQ(first.delta, again.delta) << first.plan;
+    EXPECT_EQ(first.loss, again.loss) << first.plan;
+    EXPECT_EQ(first.loss_final, again.loss_final) << first.plan;
+    EXPECT_NE(between.loss, first.loss) << "the other prompt should fill the rows differently";
+  }
+}
+
 TEST(SlotPaths, FallbackRowWhenNormaliserUnderflows) {
   // A huge delta makes exp(u - max u) underflow for the tokens E_n favours; the fast path must
   // fall back to exact rows and still agree with the reference path.
