@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Compute ceilings of this machine, to run beside the model benchmarks: the shared VM's throughput
 // swings by up to 2x between minutes, so a matmul number means little without the peak measured
-// in the same run. AVX-512 FMA (zmm FMAs/s, register only) and AMX-BF16 TDPBF16PS (FLOP/s of
-// 16x16x32 tile products, register only and with a GEMM's tile loads), on 1 and 2 threads; and
+// in the same run. AVX-512 FMA (zmm FMAs/s, register only), AVX512-BF16 VDPBF16PS (FLOP/s, register
+// only) and AMX-BF16 TDPBF16PS (FLOP/s of 16x16x32 tile products, register only and with a GEMM's
+// tile loads), on 1 and 2 threads; and
 // the DRAM read bandwidth a decode step (which streams every weight once) can reach at most.
 // Run: ./build/bench/bench_ceiling
 #include <benchmark/benchmark.h>
@@ -46,6 +47,41 @@ void BM_Avx512FmaPeak(benchmark::State& st) {
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_Avx512FmaPeak)->Arg(1)->Arg(2)->UseRealTime()->ArgNames({"threads"});
+
+// AVX512-BF16 VDPBF16PS (32 bf16 products summed pairwise into 16 f32 lanes, 64 FLOP), 12
+// independent chains, register only: the compute ceiling of oneDNN's bf16 products on a CPU without
+// AMX (the one the `fast` precision's prefill approaches).
+__attribute__((target("avx512f,avx512bf16"))) float dpbf16_loop(int64_t iters) {
+  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3a80);
+  __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+  __m512 c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+  for (int64_t it = 0; it < iters; ++it) {
+    c0 = _mm512_dpbf16_ps(c0, a, b), c1 = _mm512_dpbf16_ps(c1, a, b), c2 = _mm512_dpbf16_ps(c2, a, b);
+    c3 = _mm512_dpbf16_ps(c3, a, b), c4 = _mm512_dpbf16_ps(c4, a, b), c5 = _mm512_dpbf16_ps(c5, a, b);
+    c6 = _mm512_dpbf16_ps(c6, a, b), c7 = _mm512_dpbf16_ps(c7, a, b), c8 = _mm512_dpbf16_ps(c8, a, b);
+    c9 = _mm512_dpbf16_ps(c9, a, b), c10 = _mm512_dpbf16_ps(c10, a, b), c11 = _mm512_dpbf16_ps(c11, a, b);
+  }
+  const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
+                                 _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
+  return _mm512_cvtss_f32(_mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11))));
+}
+
+// arg: threads.
+void BM_Avx512Bf16DotPeak(benchmark::State& st) {
+  if (!__builtin_cpu_supports("avx512bf16")) {
+    st.SkipWithError("no AVX512-BF16 on this CPU");
+    return;
+  }
+  const int threads = int(st.range(0));
+  constexpr int64_t kIters = 1 << 20;
+  for (auto _ : st) {
+#pragma omp parallel num_threads(threads)
+    benchmark::DoNotOptimize(dpbf16_loop(kIters));
+  }
+  st.counters["FLOP/s"] = benchmark::Counter(double(threads) * 12.0 * 64.0 * double(kIters),
+                                             benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Avx512Bf16DotPeak)->Arg(1)->Arg(2)->UseRealTime()->ArgNames({"threads"});
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1, start_row = 0;
