@@ -7,10 +7,8 @@ namespace slotlm {
 
 namespace {
 
-constexpr std::size_t kHugePageBytes = std::size_t(2) << 20;
-
 std::align_val_t alignment(std::size_t bytes) {
-  return std::align_val_t(bytes >= kHugeAllocation ? kHugePageBytes : kCacheLine);
+  return std::align_val_t(bytes >= kHugeAllocation ? kHugePage : kCacheLine);
 }
 
 }  // namespace
@@ -18,7 +16,7 @@ std::align_val_t alignment(std::size_t bytes) {
 void* allocate_aligned(std::size_t bytes) {
   void* p = ::operator new(bytes, alignment(bytes));
   // A hint: without transparent huge pages (or with them off) the buffer is in 4 KiB pages.
-  if (bytes >= kHugeAllocation) ::madvise(p, bytes / kHugePageBytes * kHugePageBytes, MADV_HUGEPAGE);
+  if (bytes >= kHugeAllocation) ::madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
   return p;
 }
 

@@ -16,6 +16,7 @@
 namespace slotlm {
 
 inline constexpr std::size_t kCacheLine = 64;
+inline constexpr std::size_t kHugePage = std::size_t(2) << 20;  // a transparent huge page (x86-64)
 inline constexpr std::size_t kHugeAllocation = std::size_t(4) << 20;
 
 // ::operator new aligned to 64 bytes, or to 2 MiB with MADV_HUGEPAGE from kHugeAllocation bytes.

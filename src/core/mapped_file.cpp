@@ -12,14 +12,12 @@
 #include <sstream>
 #include <utility>
 
+#include "core/aligned.h"
 #include "core/error.h"
 
 namespace slotlm {
 
 namespace {
-
-constexpr size_t kHugePage = size_t(2) << 20;
-constexpr size_t kAlign = 64;
 
 // MemAvailable from /proc/meminfo in bytes, 0 when unknown.
 size_t mem_available() {
@@ -73,7 +71,7 @@ bool MappedFile::copy_to_huge_pages(int fd, uint64_t align_offset) {
   const size_t avail = mem_available();
   if (avail == 0 || size_ > avail / 2) return false;
   // One spare huge page to align the start, plus the shift that puts align_offset on 64 bytes.
-  const size_t shift = (kAlign - align_offset % kAlign) % kAlign;
+  const size_t shift = (kCacheLine - align_offset % kCacheLine) % kCacheLine;
   const size_t len = (size_ + shift + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
   void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return false;
