@@ -76,6 +76,15 @@ void set_amx_enabled(bool on);
 // True when those products take the AMX path (enabled, ISA avx512, CPU and OS support).
 bool amx_enabled();
 
+// Without AMX, decode-sized products with bf16 weights (k a multiple of 32) run on AVX512-BF16 dot
+// products (isa/dot_gemv.h) with x in the same bf16 terms, when the CPU has them, the active ISA is
+// avx512 and the precision is 1 term (`fast`); a row's result does not depend on the batch. On by
+// default; env SLOTLM_BF16_DOT=0 or set_bf16_dot_enabled(false) keeps the FMA gemv. Not thread-safe
+// with running kernels.
+void set_bf16_dot_enabled(bool on);
+// True when those products take the dot-product path.
+bool bf16_dot_enabled();
+
 // Weights laid out once for the AMX tiles (MatView::tiles): the prefill GEMM then reads its weight
 // blocks as they are instead of re-laying each out per call (the transposes and a cold read of the
 // weights were ~12% of a prefill), and decode reads each 1 KB tile in sequence. The results are the

@@ -314,9 +314,10 @@ TEST(Matmul, SwigluMlpMatchesReference) {
             ref[size_t(i * d + j)] = acc;
           }
         }
-        // bf16 terms of the activations on oneDNN / AMX prefill, and on AMX decode (d and ff are
-        // multiples of 32); the FMA gemv (decode without AMX) is f32 exact.
-        const bool on_terms = n >= kernels::kGemmMinRows || amx;
+        // bf16 terms of the activations on oneDNN / AMX prefill, and on AMX decode and the AVX512-BF16
+        // dot products' (1 term, without AMX; d and ff are multiples of 32); the FMA gemv (decode
+        // otherwise) is f32 exact.
+        const bool on_terms = n >= kernels::kGemmMinRows || amx || kernels::bf16_dot_enabled();
         const bool rounds = on_terms && terms == 1;
         EXPECT_LE(nmse(y.data(), ref.data(), y.size()),
                   !rounds ? (on_terms ? kNmseMlpTerms : kNmseF32) : kNmseMlpOneTerm)
