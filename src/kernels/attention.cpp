@@ -78,45 +78,81 @@ void attention(const float* q, int64_t n_tok, int64_t n_past, const float* k, co
                     q, n_tok, n_past, k, v, s, out);
 }
 
-// Work item = (query token i, KV head g). The `group` query heads of g are adjacent in q, so
-//   scores [group, n_keys] = q[i, g*group : (g+1)*group] . K_g^T   (one gemv, each key row loaded
+// Keys per work item of attention_rowwise. A fixed size, so the results do not depend on the
+// number of threads.
+constexpr int64_t kKeyBlock = 128;
+
+// Work item = (query token i, block of up to kKeyBlock consecutive keys). Each item reads whole K
+// and V rows (all KV heads) of its keys, a contiguous stretch of the cache: splitting by KV head
+// instead had each thread read half of every row, which streamed at ~22 GB/s on 2 threads against
+// ~44 for contiguous rows (bench/RESULTS.md). For each KV head g, the `group` query heads of g are
+// adjacent in q, so
+//   scores [group, keys] = q[i, g*group : (g+1)*group] . K_g^T   (one gemv, each key row loaded
 //                                                                  once for all heads of the group)
-//   p = exp((scores - rowmax) / sqrt(d)),  out = (p V_g) / rowsum   (one mix_rows, each value row
-//                                                                  loaded once for the group)
-// Same maths as the per-head loop (HF eager attention): softmax with max subtraction, f32 sums;
-// only the order of additions and the exp implementation (SIMD polynomial, ~1 ulp) differ.
+//   p = exp((scores - blockmax) / sqrt(d)),  o = p V_g            (one mix_rows)
+// with the block's max m and sum l kept per query head. Then per token and head the blocks are
+// merged in order: M = max m_b, f_b = exp((m_b - M) / sqrt(d)), out = (sum f_b o_b) * (1 / sum f_b
+// l_b). Same maths as HF eager attention (softmax with max subtraction, f32 sums); with one block
+// (up to kKeyBlock keys) every f_b is 1 and the result is that of one softmax over all keys.
 void attention_rowwise(const float* q, int64_t n_tok, int64_t n_past, const float* k,
                        const float* v, const AttentionShape& s, float* out) {
-  const int64_t group = s.n_head / s.n_kv_head;
+  const int64_t group = s.n_head / s.n_kv_head, H = s.n_head;
   const int64_t d = s.d_head, kv_stride = s.n_kv_head * d;
   const float scale = 1.f / std::sqrt(float(d));
   const KernelTable& tab = kernel_table();
-  const int64_t n_items = n_tok * s.n_kv_head;
+  // first[i]: the first item of token i; token i has n_past + i + 1 keys.
+  thread_local std::vector<int64_t> first;
+  first.resize(size_t(n_tok + 1));
+  first[0] = 0;
+  for (int64_t i = 0; i < n_tok; ++i) first[size_t(i + 1)] = first[size_t(i)] + (n_past + i + kKeyBlock) / kKeyBlock;
+  const int64_t n_items = first[size_t(n_tok)];
+  // Per item and query head: o [d], then m and l. Kept across calls (no allocation per token).
+  thread_local AlignedVector<float> part;
+  const int64_t per_item = H * (d + 2);
+  if (part.size() < size_t(n_items * per_item)) part.resize(size_t(n_items * per_item));
+  float* pp = part.data();
+  const int64_t* fp = first.data();
 #pragma omp parallel if (worth_threads(n_tok, n_past, s))
   {
-    // Per-thread score buffer, kept across calls so the decode loop does not allocate.
     thread_local std::vector<float> scores;
-    if (scores.size() < size_t(group * (n_past + n_tok))) scores.resize(size_t(group * (n_past + n_tok)));
-    // Round-robin items: later tokens attend to more keys, so interleaving balances threads.
-#pragma omp for schedule(static, 1)
+    if (scores.size() < size_t(group * kKeyBlock)) scores.resize(size_t(group * kKeyBlock));
+    float* sc = scores.data();
+#pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < n_items; ++item) {
-      const int64_t i = item / s.n_kv_head, g = item % s.n_kv_head;
-      const int64_t n_keys = n_past + i + 1;
-      const float* qi = q + (i * s.n_head + g * group) * d;  // [group, d]
-      float* oi = out + (i * s.n_head + g * group) * d;      // [group, d]
-      float* sc = scores.data();                             // [group, n_keys]
-      tab.gemv_f32(qi, group, k + g * d, n_keys, d, kv_stride, nullptr, sc, n_keys);
-      float inv[64];
-      float* inv_sum = group <= 64 ? inv : nullptr;
-      std::vector<float> inv_big(group <= 64 ? 0 : size_t(group));
-      if (!inv_sum) inv_sum = inv_big.data();
-      for (int64_t t = 0; t < group; ++t) {
-        float* row = sc + t * n_keys;
-        inv_sum[t] = 1.f / tab.exp_sum(row, n_keys, tab.max_f32(row, n_keys), scale, row);
+      const int64_t i = std::upper_bound(fp, fp + n_tok + 1, item) - fp - 1;
+      const int64_t j0 = (item - fp[i]) * kKeyBlock, nk = std::min(kKeyBlock, n_past + i + 1 - j0);
+      float* o = pp + item * per_item;  // [H, d]
+      float* ml = o + H * d;            // m [H], l [H]
+      for (int64_t g = 0; g < s.n_kv_head; ++g) {
+        const float* qi = q + (i * H + g * group) * d;  // [group, d]
+        tab.gemv_f32(qi, group, k + j0 * kv_stride + g * d, nk, d, kv_stride, nullptr, sc, nk);
+        for (int64_t t = 0; t < group; ++t) {
+          float* row = sc + t * nk;
+          const float mx = tab.max_f32(row, nk);
+          ml[g * group + t] = mx;
+          ml[H + g * group + t] = tab.exp_sum(row, nk, mx, scale, row);
+        }
+        tab.mix_rows(sc, group, nk, v + j0 * kv_stride + g * d, nk, kv_stride, d, o + g * group * d, d);
       }
-      tab.mix_rows(sc, group, n_keys, v + g * d, n_keys, kv_stride, d, oi, d);
-      for (int64_t t = 0; t < group; ++t)
-        for (int64_t c = 0; c < d; ++c) oi[t * d + c] *= inv_sum[t];
+    }
+#pragma omp for schedule(static)
+    for (int64_t ih = 0; ih < n_tok * H; ++ih) {
+      const int64_t i = ih / H, h = ih % H;
+      const float* base = pp + fp[i] * per_item;
+      const int64_t nb = fp[i + 1] - fp[i];
+      float mx = base[H * d + h];
+      for (int64_t b = 1; b < nb; ++b) mx = std::max(mx, base[b * per_item + H * d + h]);
+      float* oi = out + (i * H + h) * d;
+      std::fill_n(oi, d, 0.f);
+      float sum = 0.f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const float* ob = base + b * per_item;
+        const float f = std::exp((ob[H * d + h] - mx) * scale);
+        sum += ob[H * d + H + h] * f;
+        tab.axpy_f32(f, ob + h * d, d, oi);
+      }
+      const float inv_sum = 1.f / sum;
+      for (int64_t c = 0; c < d; ++c) oi[c] *= inv_sum;
     }
   }
 }

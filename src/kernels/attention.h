@@ -27,9 +27,11 @@ struct AttentionShape {
 void attention(const float* q, int64_t n_tok, int64_t n_past, const float* k, const float* v,
                const AttentionShape& s, float* out);
 
-// Same contract as attention(), always the per-(token, KV head) path: one gemv of the group's
-// query rows against the keys, softmax, one mix_rows. attention() uses it for decode; public so
-// that tests and benchmarks can compare the two paths.
+// Same contract as attention(), always the rowwise path: per token, blocks of 128 keys (whole K and
+// V rows, so each thread streams contiguous memory), per KV head one gemv of the group's query rows
+// against the block's keys, softmax partials and one mix_rows, then the blocks merged in order (the
+// result does not depend on the thread count). attention() uses it for decode; public so that
+// tests and benchmarks can compare the two paths.
 void attention_rowwise(const float* q, int64_t n_tok, int64_t n_past, const float* k,
                        const float* v, const AttentionShape& s, float* out);
 

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Causal GQA attention against a float64 reference, per ISA, for prefill and decode shapes.
+#include <omp.h>
+
+#include <cstring>
+
 #include "kernel_test_util.h"
 #include "kernels/attention.h"
 #include "kernels/matmul.h"  // amx_enabled
@@ -111,6 +115,51 @@ TEST_P(AttentionIsa, PeakedScoresMatchReference) {
   kernels::attention(q.data(), n_tok, n_past, k.data(), v.data(), s, out.data());
   const std::vector<double> ref = reference(q, n_tok, n_past, k, v, s);
   EXPECT_LE(nmse(out.data(), ref.data(), ref.size()), kNmseAttention);
+}
+
+// Decode over long contexts: attention_rowwise splits each token's keys into blocks of 128 and
+// merges the blocks' softmax partials. Contexts just under, at and over a block boundary, many
+// blocks, a few tokens whose key counts straddle boundaries, and peaked scores (q, k ~ N(0, 16)),
+// where most blocks' maxima are far below the row's and their weights underflow to 0.
+TEST_P(AttentionIsa, DecodeOverManyKeyBlocksMatchesReference) {
+  IsaGuard guard(GetParam());
+  std::mt19937 rng(13);
+  struct Case { int64_t n_tok, n_past; float scale; };
+  const kernels::AttentionShape s{14, 2, 64};
+  for (const Case& c : {Case{1, 126, 1.f}, Case{1, 127, 1.f}, Case{1, 128, 1.f}, Case{1, 1000, 1.f},
+                        Case{3, 254, 1.f}, Case{1, 1500, 4.f}}) {
+    const int64_t n_ctx = c.n_past + c.n_tok;
+    std::vector<float> q = random_floats(size_t(c.n_tok * 14 * 64), rng, c.scale);
+    std::vector<float> k = random_floats(size_t(n_ctx * 2 * 64), rng, c.scale);
+    std::vector<float> v = random_floats(k.size(), rng);
+    std::vector<float> out(q.size());
+    kernels::attention(q.data(), c.n_tok, c.n_past, k.data(), v.data(), s, out.data());
+    const std::vector<double> ref = reference(q, c.n_tok, c.n_past, k, v, s);
+    EXPECT_LE(nmse(out.data(), ref.data(), ref.size()), kNmseAttention)
+        << "n_tok=" << c.n_tok << " n_past=" << c.n_past << " scale=" << c.scale;
+  }
+}
+
+// The key blocks have a fixed size and merge in order, so the result is the same bits on 1 thread
+// as on 2, and a token's output is the same alone as among other tokens of one call.
+TEST(AttentionRowwise, ResultsDoNotDependOnThreadsOrOtherTokens) {
+  std::mt19937 rng(14);
+  const kernels::AttentionShape s{14, 2, 64};
+  const int64_t n_tok = 3, n_past = 700, n_ctx = n_past + n_tok;
+  std::vector<float> q = random_floats(size_t(n_tok * 14 * 64), rng);
+  std::vector<float> k = random_floats(size_t(n_ctx * 2 * 64), rng), v = random_floats(k.size(), rng);
+  std::vector<float> two(q.size()), one(q.size()), alone(size_t(14 * 64));
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  kernels::attention_rowwise(q.data(), n_tok, n_past, k.data(), v.data(), s, two.data());
+  omp_set_num_threads(1);
+  kernels::attention_rowwise(q.data(), n_tok, n_past, k.data(), v.data(), s, one.data());
+  omp_set_num_threads(threads);
+  EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0);
+  for (int64_t i = 0; i < n_tok; ++i) {
+    kernels::attention_rowwise(q.data() + i * 14 * 64, 1, n_past + i, k.data(), v.data(), s, alone.data());
+    EXPECT_EQ(std::memcmp(alone.data(), two.data() + i * 14 * 64, alone.size() * sizeof(float)), 0) << "token " << i;
+  }
 }
 
 // The `fast` precision's AMX path rounds q K^T's inputs, the probabilities and V to bf16 (unit
