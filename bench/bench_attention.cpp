@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Attention paths side by side on the Qwen2.5-0.5B shape (14 query heads, 2 KV heads, d_head 64):
-// `path` 0 = attention_rowwise (one gemv per token and KV head), 1 = attention() (the blocked path
+// `path` 0 = attention_rowwise (per token, blocks of 128 keys), 1 = attention() (the blocked path
 // for prefill on scalar and AVX-512; AVX2 keeps rowwise), per ISA, in one process so that a noisy
 // machine affects both alike.
 // Run: ./build/bench/bench_attention [--benchmark_filter=..]

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <vector>
 
 #include "core/aligned.h"
@@ -14,9 +15,11 @@ namespace slotlm::kernels {
 
 namespace {
 
-// Parallel only when there is enough work to pay for waking the threads.
+// Parallel only when there is enough work (multiply-adds of the scores) to pay for waking the
+// threads.
+constexpr int64_t kMinThreadWork = int64_t(1) << 15;
 bool worth_threads(int64_t n_tok, int64_t n_past, const AttentionShape& s) {
-  return n_tok * s.n_head * (n_past + n_tok) * s.d_head >= (1 << 15);
+  return n_tok * s.n_head * (n_past + n_tok) * s.d_head >= kMinThreadWork;
 }
 
 // Work items = (KV head g, block of kBlockRows consecutive query rows of g); see
@@ -94,55 +97,66 @@ constexpr int64_t kKeyBlock = 128;
 // merged in order: M = max m_b, f_b = exp((m_b - M) / sqrt(d)), out = (sum f_b o_b) * (1 / sum f_b
 // l_b). Same maths as HF eager attention (softmax with max subtraction, f32 sums); with one block
 // (up to kKeyBlock keys) every f_b is 1 and the result is that of one softmax over all keys.
-void attention_rowwise(const float* q, int64_t n_tok, int64_t n_past, const float* k,
-                       const float* v, const AttentionShape& s, float* out) {
+void attention_rowwise_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s) {
   const int64_t group = s.n_head / s.n_kv_head, H = s.n_head;
   const int64_t d = s.d_head, kv_stride = s.n_kv_head * d;
   const float scale = 1.f / std::sqrt(float(d));
   const KernelTable& tab = kernel_table();
-  // first[i]: the first item of token i; token i has n_past + i + 1 keys.
-  thread_local std::vector<int64_t> first;
-  first.resize(size_t(n_tok + 1));
-  first[0] = 0;
-  for (int64_t i = 0; i < n_tok; ++i) first[size_t(i + 1)] = first[size_t(i)] + (n_past + i + kKeyBlock) / kKeyBlock;
-  const int64_t n_items = first[size_t(n_tok)];
+  // Rows = (sequence, token) pairs in order; row r is token tok[r] of sequence seq[r], and its items
+  // are first[r] .. first[r + 1] - 1 (a token at position p has p + 1 keys).
+  thread_local std::vector<int64_t> first, seq, tok;
+  first.assign(1, 0);
+  seq.clear();
+  tok.clear();
+  int64_t work = 0;  // multiply-adds of the scores
+  for (size_t j = 0; j < seqs.size(); ++j) {
+    work += seqs[j].n_tok * s.n_head * (seqs[j].n_past + seqs[j].n_tok) * s.d_head;
+    for (int64_t i = 0; i < seqs[j].n_tok; ++i) {
+      first.push_back(first.back() + (seqs[j].n_past + i + kKeyBlock) / kKeyBlock);
+      seq.push_back(int64_t(j));
+      tok.push_back(i);
+    }
+  }
+  const int64_t n_rows = int64_t(seq.size()), n_items = first.back();
   // Per item and query head: o [d], then m and l. Kept across calls (no allocation per token).
   thread_local AlignedVector<float> part;
   const int64_t per_item = H * (d + 2);
   if (part.size() < size_t(n_items * per_item)) part.resize(size_t(n_items * per_item));
   float* pp = part.data();
-  const int64_t* fp = first.data();
-#pragma omp parallel if (worth_threads(n_tok, n_past, s))
+  const int64_t *fp = first.data(), *sp = seq.data(), *tp = tok.data();
+#pragma omp parallel if (work >= kMinThreadWork)
   {
     thread_local std::vector<float> scores;
     if (scores.size() < size_t(group * kKeyBlock)) scores.resize(size_t(group * kKeyBlock));
     float* sc = scores.data();
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < n_items; ++item) {
-      const int64_t i = std::upper_bound(fp, fp + n_tok + 1, item) - fp - 1;
-      const int64_t j0 = (item - fp[i]) * kKeyBlock, nk = std::min(kKeyBlock, n_past + i + 1 - j0);
+      const int64_t r = std::upper_bound(fp, fp + n_rows + 1, item) - fp - 1;
+      const AttentionSeq& a = seqs[size_t(sp[r])];
+      const int64_t i = tp[r];
+      const int64_t j0 = (item - fp[r]) * kKeyBlock, nk = std::min(kKeyBlock, a.n_past + i + 1 - j0);
       float* o = pp + item * per_item;  // [H, d]
       float* ml = o + H * d;            // m [H], l [H]
       for (int64_t g = 0; g < s.n_kv_head; ++g) {
-        const float* qi = q + (i * H + g * group) * d;  // [group, d]
-        tab.gemv_f32(qi, group, k + j0 * kv_stride + g * d, nk, d, kv_stride, nullptr, sc, nk);
+        const float* qi = a.q + (i * H + g * group) * d;  // [group, d]
+        tab.gemv_f32(qi, group, a.k + j0 * kv_stride + g * d, nk, d, kv_stride, nullptr, sc, nk);
         for (int64_t t = 0; t < group; ++t) {
           float* row = sc + t * nk;
           const float mx = tab.max_f32(row, nk);
           ml[g * group + t] = mx;
           ml[H + g * group + t] = tab.exp_sum(row, nk, mx, scale, row);
         }
-        tab.mix_rows(sc, group, nk, v + j0 * kv_stride + g * d, nk, kv_stride, d, o + g * group * d, d);
+        tab.mix_rows(sc, group, nk, a.v + j0 * kv_stride + g * d, nk, kv_stride, d, o + g * group * d, d);
       }
     }
 #pragma omp for schedule(static)
-    for (int64_t ih = 0; ih < n_tok * H; ++ih) {
-      const int64_t i = ih / H, h = ih % H;
-      const float* base = pp + fp[i] * per_item;
-      const int64_t nb = fp[i + 1] - fp[i];
+    for (int64_t rh = 0; rh < n_rows * H; ++rh) {
+      const int64_t r = rh / H, h = rh % H;
+      const float* base = pp + fp[r] * per_item;
+      const int64_t nb = fp[r + 1] - fp[r];
       float mx = base[H * d + h];
       for (int64_t b = 1; b < nb; ++b) mx = std::max(mx, base[b * per_item + H * d + h]);
-      float* oi = out + (i * H + h) * d;
+      float* oi = seqs[size_t(sp[r])].out + (tp[r] * H + h) * d;
       std::fill_n(oi, d, 0.f);
       float sum = 0.f;
       for (int64_t b = 0; b < nb; ++b) {
@@ -155,6 +169,23 @@ void attention_rowwise(const float* q, int64_t n_tok, int64_t n_past, const floa
       for (int64_t c = 0; c < d; ++c) oi[c] *= inv_sum;
     }
   }
+}
+
+void attention_rowwise(const float* q, int64_t n_tok, int64_t n_past, const float* k,
+                       const float* v, const AttentionShape& s, float* out) {
+  const AttentionSeq one{q, n_tok, n_past, k, v, out};
+  attention_rowwise_batch(std::span<const AttentionSeq>(&one, 1), s);
+}
+
+void attention_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s) {
+  bool all_rowwise = true;  // the rule of attention()
+  for (const AttentionSeq& a : seqs)
+    all_rowwise = all_rowwise && (active_isa() == Isa::kAvx2 || a.n_tok * (s.n_head / s.n_kv_head) < 16);
+  if (all_rowwise) {
+    attention_rowwise_batch(seqs, s);
+    return;
+  }
+  for (const AttentionSeq& a : seqs) attention(a.q, a.n_tok, a.n_past, a.k, a.v, s, a.out);
 }
 
 }  // namespace slotlm::kernels

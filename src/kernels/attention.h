@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 namespace slotlm::kernels {
 
@@ -34,5 +35,20 @@ void attention(const float* q, int64_t n_tok, int64_t n_past, const float* k, co
 // tests and benchmarks can compare the two paths.
 void attention_rowwise(const float* q, int64_t n_tok, int64_t n_past, const float* k,
                        const float* v, const AttentionShape& s, float* out);
+
+// One attention() call's arguments: a sequence of a batch, with its own cache.
+struct AttentionSeq {
+  const float* q = nullptr;
+  int64_t n_tok = 0, n_past = 0;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  float* out = nullptr;
+};
+// attention() for each sequence (same shape), with the same results. When every one takes the
+// rowwise path (batched decode), all their work items run in one parallel region: one thread
+// wake-up per layer instead of one per sequence, and short contexts still keep both threads busy.
+void attention_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s);
+// attention_rowwise() of several sequences in one parallel region (attention_batch's decode path).
+void attention_rowwise_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s);
 
 }  // namespace slotlm::kernels

@@ -106,6 +106,7 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
   const kernels::AttentionShape shape{n_head, n_kv, d_head,
                                       w_.dtype == DType::kBF16 && kernels::bf16_gemm_terms() == 1};
   const float eps = float(c.rms_norm_eps);
+  thread_local std::vector<kernels::AttentionSeq> att_seqs;  // kept: no allocation per token
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& L = w_.layers[size_t(l)];
     // Attention block: x += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(x). The projections run
@@ -115,17 +116,19 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
     kernels::matmul_multi(ws.xn.data(), n, qkv);
     kernels::rope_apply_rows(ws.q.data(), n, q_dim, n_head, d_head, ws.cos.data(), ws.sin.data());
     kernels::rope_apply_rows(ws.k.data(), n, kv_dim, n_kv, d_head, ws.cos.data(), ws.sin.data());
-    // Each sequence appends its keys/values to its own cache and attends over it alone.
+    // Each sequence appends its keys/values to its own cache and attends over it alone (all of them
+    // in one call, which runs batched decode in one parallel region).
     row = 0;
+    att_seqs.clear();
     for (const Segment& sg : segs) {
       KvCache& kv = *sg.cache;
       const int64_t n_past = kv.n_past();
       std::copy_n(ws.k.data() + row * kv_dim, sg.n_tok * kv_dim, kv.k(l) + n_past * kv_dim);
       std::copy_n(ws.v.data() + row * kv_dim, sg.n_tok * kv_dim, kv.v(l) + n_past * kv_dim);
-      kernels::attention(ws.q.data() + row * q_dim, sg.n_tok, n_past, kv.k(l), kv.v(l), shape,
-                         ws.att.data() + row * q_dim);
+      att_seqs.push_back({ws.q.data() + row * q_dim, sg.n_tok, n_past, kv.k(l), kv.v(l), ws.att.data() + row * q_dim});
       row += sg.n_tok;
     }
+    kernels::attention_batch(att_seqs, shape);
     kernels::matmul(ws.att.data(), n, L.wo, L.bo, ws.tmp.data());
     add_inplace(ws.x.data(), ws.tmp.data(), n * d);
     // MLP block: x += down(silu(gate(h)) * up(h)), h = rmsnorm(x).

@@ -162,6 +162,36 @@ TEST(AttentionRowwise, ResultsDoNotDependOnThreadsOrOtherTokens) {
   }
 }
 
+// attention_batch gives each sequence the bits attention() gives it alone: decode batches (one
+// parallel region over all their key blocks) and mixed batches (a prefill-sized sequence: each on
+// its own), with contexts from 1 to several key blocks.
+TEST_P(AttentionIsa, BatchEqualsSeparateCalls) {
+  IsaGuard guard(GetParam());
+  std::mt19937 rng(15);
+  const kernels::AttentionShape s{14, 2, 64};
+  for (const std::vector<std::pair<int64_t, int64_t>>& batch :
+       {std::vector<std::pair<int64_t, int64_t>>{{1, 0}, {1, 5}, {1, 130}, {1, 400}},
+        std::vector<std::pair<int64_t, int64_t>>{{1, 300}, {20, 10}, {1, 7}}}) {
+    std::vector<std::vector<float>> q, k, v, want, got;
+    std::vector<kernels::AttentionSeq> seqs;
+    for (const auto& [n_tok, n_past] : batch) {
+      q.push_back(random_floats(size_t(n_tok * 14 * 64), rng));
+      k.push_back(random_floats(size_t((n_past + n_tok) * 2 * 64), rng));
+      v.push_back(random_floats(k.back().size(), rng));
+      want.emplace_back(q.back().size());
+      got.emplace_back(q.back().size());
+    }
+    for (size_t j = 0; j < batch.size(); ++j) {
+      kernels::attention(q[j].data(), batch[j].first, batch[j].second, k[j].data(), v[j].data(), s, want[j].data());
+      seqs.push_back({q[j].data(), batch[j].first, batch[j].second, k[j].data(), v[j].data(), got[j].data()});
+    }
+    kernels::attention_batch(seqs, s);
+    for (size_t j = 0; j < batch.size(); ++j)
+      EXPECT_EQ(std::memcmp(want[j].data(), got[j].data(), want[j].size() * sizeof(float)), 0)
+          << "sequence " << j << " of " << batch.size() << ": n_tok=" << batch[j].first << " n_past=" << batch[j].second;
+  }
+}
+
 // The `fast` precision's AMX path rounds q K^T's inputs, the probabilities and V to bf16 (unit
 // roundoff 2^-9 each) and accumulates in f32: each output is off by ~2^-9 relative per rounding, so
 // NMSE ~ 3 * (2^-9)^2 = 1.1e-5 on O(1) inputs; bound with ~9x margin. Seen: 5.4e-6 .. 1.1e-5.
