@@ -54,6 +54,10 @@ class RowPool {
     std::lock_guard<std::mutex> lock(mu_);
     if (b.size() > spare_.size()) spare_ = std::move(b);
   }
+  void release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    spare_ = PageBuffer();
+  }
 
  private:
   std::mutex mu_;
@@ -220,6 +224,8 @@ class FastObjective : public Objective {
 };
 
 }  // namespace
+
+void release_spare_rows() { RowPool::get().release(); }
 
 std::unique_ptr<Objective> make_fast_objective(const model::Model& m, const float* hidden,
                                                std::span<const int32_t> ids, size_t mem_budget) {

@@ -27,6 +27,10 @@ class Objective {
 // cache would exceed `mem_budget` bytes), a step needs no exponentials of [n, V] size.
 std::unique_ptr<Objective> make_fast_objective(const model::Model& m, const float* hidden,
                                                std::span<const int32_t> ids, size_t mem_budget);
+// Frees the fast path's spare rows buffer (kept between prompts so the next one skips the first
+// touch of hundreds of MB). make_objective calls it before the reference path, which needs its own
+// buffers of that size: holding both raised the peak RSS of a bench run of both paths by ~300 MB.
+void release_spare_rows();
 // Reference path: recomputes the logits W (h_n + delta) of every position each step.
 std::unique_ptr<Objective> make_reference_objective(const model::Model& m, const float* hidden,
                                                     std::span<const int32_t> ids, size_t mem_budget);

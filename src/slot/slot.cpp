@@ -25,8 +25,9 @@ void validate(const SlotOptions& o) {
 namespace {
 
 std::unique_ptr<Objective> make_objective(const model::Model& m, const PromptRef& p, const SlotOptions& o) {
-  return o.path == Path::kFast ? make_fast_objective(m, p.hidden, p.ids, o.mem_budget)
-                               : make_reference_objective(m, p.hidden, p.ids, o.mem_budget);
+  if (o.path == Path::kFast) return make_fast_objective(m, p.hidden, p.ids, o.mem_budget);
+  release_spare_rows();
+  return make_reference_objective(m, p.hidden, p.ids, o.mem_budget);
 }
 
 double norm2(const std::vector<float>& x) {

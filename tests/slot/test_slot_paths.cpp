@@ -116,6 +116,10 @@ TEST(SlotPaths, ReusedRowsBufferGivesTheSameBits) {
     EXPECT_EQ(first.loss, again.loss) << first.plan;
     EXPECT_EQ(first.loss_final, again.loss_final) << first.plan;
     EXPECT_NE(between.loss, first.loss) << "the other prompt should fill the rows differently";
+    slot::release_spare_rows();  // as the reference path does: the next run allocates afresh
+    const auto fresh = slot::optimize(*m, h.data(), ids, opt);
+    EXPECT_EQ(first.delta, fresh.delta) << first.plan;
+    EXPECT_EQ(first.loss_final, fresh.loss_final) << first.plan;
   }
 }
 
