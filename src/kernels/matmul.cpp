@@ -286,8 +286,9 @@ void gemv_group_dot(const float* x, int64_t n, std::span<const MatmulOut> outs) 
     });
 }
 
-// Decode-sized products. With `amx` (the default backend, AMX usable) bf16 weights run on the
-// tiles; otherwise, and for the other dtypes, the FMA gemv of the kernel table.
+// Decode-sized products. With `amx` (the default backend) bf16 weights run on the AMX tiles when
+// AMX is usable, else on the AVX512-BF16 dot products when bf16_dot_enabled(); otherwise, and for
+// the other dtypes, the FMA gemv of the kernel table.
 void gemv_group(const float* x, int64_t n, std::span<const MatmulOut> outs, bool amx) {
   bool any_bf16 = false;  // amx_gemv_takes and dot_gemv_takes accept the same weights
   for (const MatmulOut& o : outs) any_bf16 = any_bf16 || dot_gemv_takes(o.w);
