@@ -84,6 +84,8 @@ void attention(const float* q, int64_t n_tok, int64_t n_past, const float* k, co
 // Keys per work item of attention_rowwise. A fixed size, so the results do not depend on the
 // number of threads.
 constexpr int64_t kKeyBlock = 128;
+// Bytes of key-block partials held at once (see attention_rowwise_batch).
+constexpr int64_t kMaxPartialBytes = int64_t(8) << 20;
 
 // Work item = (query token i, block of up to kKeyBlock consecutive keys). Each item reads whole K
 // and V rows (all KV heads) of its keys, a contiguous stretch of the cache: splitting by KV head
@@ -117,56 +119,65 @@ void attention_rowwise_batch(std::span<const AttentionSeq> seqs, const Attention
       tok.push_back(i);
     }
   }
-  const int64_t n_rows = int64_t(seq.size()), n_items = first.back();
-  // Per item and query head: o [d], then m and l. Kept across calls (no allocation per token).
-  thread_local AlignedVector<float> part;
+  const int64_t n_rows = int64_t(seq.size());
+  // Per item and query head: o [d], then m and l. Kept across calls (no allocation per token). The
+  // rows run in groups whose items fit kMaxPartialBytes (at least one row per group), so a long
+  // prompt on the rowwise path (AVX2 prefill) does not hold every key block's partials at once.
   const int64_t per_item = H * (d + 2);
-  if (part.size() < size_t(n_items * per_item)) part.resize(size_t(n_items * per_item));
-  float* pp = part.data();
+  const int64_t cap = std::max<int64_t>(1, kMaxPartialBytes / int64_t(sizeof(float)) / per_item);
+  thread_local AlignedVector<float> part;
   const int64_t *fp = first.data(), *sp = seq.data(), *tp = tok.data();
-#pragma omp parallel if (work >= kMinThreadWork)
-  {
-    thread_local std::vector<float> scores;
-    if (scores.size() < size_t(group * kKeyBlock)) scores.resize(size_t(group * kKeyBlock));
-    float* sc = scores.data();
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < n_items; ++item) {
-      const int64_t r = std::upper_bound(fp, fp + n_rows + 1, item) - fp - 1;
-      const AttentionSeq& a = seqs[size_t(sp[r])];
-      const int64_t i = tp[r];
-      const int64_t j0 = (item - fp[r]) * kKeyBlock, nk = std::min(kKeyBlock, a.n_past + i + 1 - j0);
-      float* o = pp + item * per_item;  // [H, d]
-      float* ml = o + H * d;            // m [H], l [H]
-      for (int64_t g = 0; g < s.n_kv_head; ++g) {
-        const float* qi = a.q + (i * H + g * group) * d;  // [group, d]
-        tab.gemv_f32(qi, group, a.k + j0 * kv_stride + g * d, nk, d, kv_stride, nullptr, sc, nk);
-        for (int64_t t = 0; t < group; ++t) {
-          float* row = sc + t * nk;
-          const float mx = tab.max_f32(row, nk);
-          ml[g * group + t] = mx;
-          ml[H + g * group + t] = tab.exp_sum(row, nk, mx, scale, row);
-        }
-        tab.mix_rows(sc, group, nk, a.v + j0 * kv_stride + g * d, nk, kv_stride, d, o + g * group * d, d);
-      }
+  for (int64_t r0 = 0, r1; r0 < n_rows; r0 = r1) {
+    for (r1 = r0 + 1; r1 < n_rows && fp[r1 + 1] - fp[r0] <= cap; ++r1) {
     }
-#pragma omp for schedule(static)
-    for (int64_t rh = 0; rh < n_rows * H; ++rh) {
-      const int64_t r = rh / H, h = rh % H;
-      const float* base = pp + fp[r] * per_item;
-      const int64_t nb = fp[r + 1] - fp[r];
-      float mx = base[H * d + h];
-      for (int64_t b = 1; b < nb; ++b) mx = std::max(mx, base[b * per_item + H * d + h]);
-      float* oi = seqs[size_t(sp[r])].out + (tp[r] * H + h) * d;
-      std::fill_n(oi, d, 0.f);
-      float sum = 0.f;
-      for (int64_t b = 0; b < nb; ++b) {
-        const float* ob = base + b * per_item;
-        const float f = std::exp((ob[H * d + h] - mx) * scale);
-        sum += ob[H * d + H + h] * f;
-        tab.axpy_f32(f, ob + h * d, d, oi);
+    const int64_t item0 = fp[r0], n_items = fp[r1] - item0;
+    if (part.size() < size_t(n_items * per_item)) part.resize(size_t(n_items * per_item));
+    float* pp = part.data();
+#pragma omp parallel if (work >= kMinThreadWork)
+    {
+      thread_local std::vector<float> scores;
+      if (scores.size() < size_t(group * kKeyBlock)) scores.resize(size_t(group * kKeyBlock));
+      float* sc = scores.data();
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t it = 0; it < n_items; ++it) {
+        const int64_t item = item0 + it;
+        const int64_t r = std::upper_bound(fp + r0, fp + r1 + 1, item) - fp - 1;
+        const AttentionSeq& a = seqs[size_t(sp[r])];
+        const int64_t i = tp[r];
+        const int64_t j0 = (item - fp[r]) * kKeyBlock, nk = std::min(kKeyBlock, a.n_past + i + 1 - j0);
+        float* o = pp + it * per_item;  // [H, d]
+        float* ml = o + H * d;          // m [H], l [H]
+        for (int64_t g = 0; g < s.n_kv_head; ++g) {
+          const float* qi = a.q + (i * H + g * group) * d;  // [group, d]
+          tab.gemv_f32(qi, group, a.k + j0 * kv_stride + g * d, nk, d, kv_stride, nullptr, sc, nk);
+          for (int64_t t = 0; t < group; ++t) {
+            float* row = sc + t * nk;
+            const float mx = tab.max_f32(row, nk);
+            ml[g * group + t] = mx;
+            ml[H + g * group + t] = tab.exp_sum(row, nk, mx, scale, row);
+          }
+          tab.mix_rows(sc, group, nk, a.v + j0 * kv_stride + g * d, nk, kv_stride, d, o + g * group * d, d);
+        }
       }
-      const float inv_sum = 1.f / sum;
-      for (int64_t c = 0; c < d; ++c) oi[c] *= inv_sum;
+#pragma omp for schedule(static)
+      for (int64_t rh = r0 * H; rh < r1 * H; ++rh) {
+        const int64_t r = rh / H, h = rh % H;
+        const float* base = pp + (fp[r] - item0) * per_item;
+        const int64_t nb = fp[r + 1] - fp[r];
+        float mx = base[H * d + h];
+        for (int64_t b = 1; b < nb; ++b) mx = std::max(mx, base[b * per_item + H * d + h]);
+        float* oi = seqs[size_t(sp[r])].out + (tp[r] * H + h) * d;
+        std::fill_n(oi, d, 0.f);
+        float sum = 0.f;
+        for (int64_t b = 0; b < nb; ++b) {
+          const float* ob = base + b * per_item;
+          const float f = std::exp((ob[H * d + h] - mx) * scale);
+          sum += ob[H * d + H + h] * f;
+          tab.axpy_f32(f, ob + h * d, d, oi);
+        }
+        const float inv_sum = 1.f / sum;
+        for (int64_t c = 0; c < d; ++c) oi[c] *= inv_sum;
+      }
     }
   }
 }

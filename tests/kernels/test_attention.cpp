@@ -162,6 +162,25 @@ TEST(AttentionRowwise, ResultsDoNotDependOnThreadsOrOtherTokens) {
   }
 }
 
+// Many rows over long contexts run in groups whose key-block partials fit 8 MiB: with 28 heads of
+// 128 (a 7B shape) that is 576 blocks, so 40 tokens after 2000 keys (640 blocks) take two groups.
+// Each token still gets the bits it gets alone, and the whole agrees with float64.
+TEST(AttentionRowwise, RowGroupsGiveEachTokenItsBits) {
+  std::mt19937 rng(16);
+  const kernels::AttentionShape s{28, 4, 128};
+  const int64_t n_tok = 40, n_past = 2000, n_ctx = n_past + n_tok, q_row = 28 * 128;
+  std::vector<float> q = random_floats(size_t(n_tok * q_row), rng);
+  std::vector<float> k = random_floats(size_t(n_ctx * 4 * 128), rng), v = random_floats(k.size(), rng);
+  std::vector<float> out(q.size()), alone(static_cast<size_t>(q_row));
+  kernels::attention_rowwise(q.data(), n_tok, n_past, k.data(), v.data(), s, out.data());
+  for (int64_t i : {int64_t(0), int64_t(20), n_tok - 1}) {
+    kernels::attention_rowwise(q.data() + i * q_row, 1, n_past + i, k.data(), v.data(), s, alone.data());
+    EXPECT_EQ(std::memcmp(alone.data(), out.data() + i * q_row, alone.size() * sizeof(float)), 0) << "token " << i;
+  }
+  const std::vector<double> ref = reference(q, n_tok, n_past, k, v, s);
+  EXPECT_LE(nmse(out.data(), ref.data(), ref.size()), kNmseAttention);
+}
+
 // attention_batch gives each sequence the bits attention() gives it alone: decode batches (one
 // parallel region over all their key blocks) and mixed batches (a prefill-sized sequence: each on
 // its own), with contexts from 1 to several key blocks.
