@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <xmmintrin.h>
 #include <span>
 #include <vector>
 
@@ -147,6 +148,15 @@ void attention_rowwise_batch(std::span<const AttentionSeq> seqs, const Attention
         const int64_t j0 = (item - fp[r]) * kKeyBlock, nk = std::min(kKeyBlock, a.n_past + i + 1 - j0);
         float* o = pp + it * per_item;  // [H, d]
         float* ml = o + H * d;          // m [H], l [H]
+        // The block's K and V rows requested into L2 up front: the gemv's own prefetch runs only a
+        // few keys ahead at k = d_head. 8 sequences of 0.5B at 2048 keys, one process, alternating:
+        // 44.7-57.8 vs 47.3-59.6 ms per step in four runs (K alone: no gain; 512 keys: equal).
+        const char* kb = reinterpret_cast<const char*>(a.k + j0 * kv_stride);
+        const char* vb = reinterpret_cast<const char*>(a.v + j0 * kv_stride);
+        for (int64_t off = 0; off < nk * kv_stride * int64_t(sizeof(float)); off += 64) {
+          _mm_prefetch(kb + off, _MM_HINT_T1);
+          _mm_prefetch(vb + off, _MM_HINT_T1);
+        }
         for (int64_t g = 0; g < s.n_kv_head; ++g) {
           const float* qi = a.q + (i * H + g * group) * d;  // [group, d]
           tab.gemv_f32(qi, group, a.k + j0 * kv_stride + g * d, nk, d, kv_stride, nullptr, sc, nk);
