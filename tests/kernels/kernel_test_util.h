@@ -5,9 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/dtype.h"
@@ -101,6 +104,38 @@ inline std::vector<double> matmul_reference(const std::vector<float>& x, int64_t
       y[size_t(i * m + r)] = acc;
     }
   return y;
+}
+
+// matmul_multi of x `[n, k]` (random, drawn first) by three random weights of dtype `t` with
+// rows[i] rows (weight 1 without bias) against one matmul per weight: expects the same bits,
+// labelled `what`, and returns each weight's NMSE against float64 for the caller's bound.
+inline std::array<double, 3> multi_vs_separate(DType t, int64_t n, int64_t k, const int64_t (&rows)[3],
+                                               std::mt19937& rng, const std::string& what) {
+  const std::vector<float> x = random_floats(size_t(n * k), rng);
+  std::vector<TestWeights> ws;
+  std::vector<std::vector<float>> bias, want, got;
+  std::vector<kernels::MatmulOut> outs;
+  for (int i = 0; i < 3; ++i) {
+    ws.push_back(make_weights(t, size_t(rows[i] * k), rng, 0));
+    bias.push_back(random_floats(size_t(rows[i]), rng));
+    want.emplace_back(size_t(n * rows[i]));
+    got.emplace_back(size_t(n * rows[i]), 0.f);
+  }
+  for (int i = 0; i < 3; ++i) {
+    const MatView mv{ws[size_t(i)].data(0), t, rows[i], k};
+    const float* b = i == 1 ? nullptr : bias[size_t(i)].data();
+    kernels::matmul(x.data(), n, mv, b, want[size_t(i)].data());
+    outs.push_back({mv, b, got[size_t(i)].data()});
+  }
+  kernels::matmul_multi(x.data(), n, outs);
+  std::array<double, 3> e{};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(std::memcmp(want[size_t(i)].data(), got[size_t(i)].data(), want[size_t(i)].size() * sizeof(float)), 0)
+        << what << " weight " << i;
+    const std::vector<double> ref = matmul_reference(x, n, ws[size_t(i)].values, rows[i], k, outs[size_t(i)].bias);
+    e[size_t(i)] = nmse(got[size_t(i)].data(), ref.data(), ref.size());
+  }
+  return e;
 }
 
 // Bounds for bf16 products with the activations split into bf16 terms (AMX prefill and decode):

@@ -117,29 +117,9 @@ TEST(AmxGemv, MatmulMultiEqualsSeparateMatmuls) {
   std::mt19937 rng(53);
   const int64_t k = 2048, rows[3] = {70, 9, 130};
   for (int64_t n : {1, 3, 8}) {
-    const std::vector<float> x = random_floats(size_t(n * k), rng);
-    std::vector<TestWeights> ws;
-    std::vector<std::vector<float>> bias, want, got;
-    std::vector<kernels::MatmulOut> outs;
-    for (int i = 0; i < 3; ++i) {
-      ws.push_back(make_weights(DType::kBF16, size_t(rows[i] * k), rng, 0));
-      bias.push_back(random_floats(size_t(rows[i]), rng));
-      want.emplace_back(size_t(n * rows[i]));
-      got.emplace_back(size_t(n * rows[i]));
-    }
-    for (int i = 0; i < 3; ++i) {
-      const MatView mv{ws[size_t(i)].data(0), DType::kBF16, rows[i], k};
-      const float* b = i == 1 ? nullptr : bias[size_t(i)].data();
-      kernels::matmul(x.data(), n, mv, b, want[size_t(i)].data());
-      outs.push_back({mv, b, got[size_t(i)].data()});
-    }
-    kernels::matmul_multi(x.data(), n, outs);
-    for (int i = 0; i < 3; ++i) {
-      EXPECT_EQ(std::memcmp(want[size_t(i)].data(), got[size_t(i)].data(), want[size_t(i)].size() * sizeof(float)), 0)
-          << "n=" << n << " weight " << i;
-      const std::vector<double> ref = matmul_reference(x, n, ws[size_t(i)].values, rows[i], k, outs[size_t(i)].bias);
-      EXPECT_LE(nmse(got[size_t(i)].data(), ref.data(), ref.size()), kNmseTerms) << "n=" << n << " weight " << i;
-    }
+    const std::string what = "n=" + std::to_string(n);
+    const std::array<double, 3> e = multi_vs_separate(DType::kBF16, n, k, rows, rng, what);
+    for (int i = 0; i < 3; ++i) EXPECT_LE(e[size_t(i)], kNmseTerms) << what << " weight " << i;
   }
 }
 

@@ -192,30 +192,9 @@ TEST_P(GemvIsa, MatmulMultiEqualsSeparateMatmuls) {
   for (DType t : {DType::kF32, DType::kBF16}) {
     for (int64_t n : {1, 3, 17}) {
       const int64_t rows[3] = {70, 9, 130};
-      std::vector<TestWeights> ws;
-      std::vector<std::vector<float>> bias, want, got;
-      std::vector<kernels::MatmulOut> outs;
-      std::vector<float> x = random_floats(size_t(n * k), rng);
-      for (int i = 0; i < 3; ++i) {
-        ws.push_back(make_weights(t, size_t(rows[i] * k), rng, 0));
-        bias.push_back(random_floats(size_t(rows[i]), rng));
-        want.emplace_back(size_t(n * rows[i]));
-        got.emplace_back(size_t(n * rows[i]), 0.f);
-      }
-      for (int i = 0; i < 3; ++i) {
-        const MatView mv{ws[size_t(i)].data(0), t, rows[i], k};
-        const float* b = i == 1 ? nullptr : bias[size_t(i)].data();
-        kernels::matmul(x.data(), n, mv, b, want[size_t(i)].data());
-        outs.push_back({mv, b, got[size_t(i)].data()});
-      }
-      kernels::matmul_multi(x.data(), n, outs);
-      for (int i = 0; i < 3; ++i) {
-        EXPECT_EQ(std::memcmp(want[size_t(i)].data(), got[size_t(i)].data(), want[size_t(i)].size() * sizeof(float)), 0)
-            << dtype_name(t) << " n=" << n << " k=" << k << " weight " << i;
-        const std::vector<double> ref = matmul_reference(x, n, ws[size_t(i)].values, rows[i], k, outs[size_t(i)].bias);
-        EXPECT_LE(nmse(got[size_t(i)].data(), ref.data(), ref.size()), kNmseF32)
-            << dtype_name(t) << " n=" << n << " k=" << k << " weight " << i;
-      }
+      const std::string what = std::string(dtype_name(t)) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+      const std::array<double, 3> e = multi_vs_separate(t, n, k, rows, rng, what);
+      for (int i = 0; i < 3; ++i) EXPECT_LE(e[size_t(i)], kNmseF32) << what << " weight " << i;
     }
   }
   }
