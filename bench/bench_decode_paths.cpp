@@ -9,6 +9,7 @@
 //      SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build/bench/bench_decode_paths  (adds BM_DecodeStep)
 #include <benchmark/benchmark.h>
 
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -25,30 +26,89 @@ namespace {
 using namespace slotlm;
 using bench::interleave;
 
-// args: m, k, n, offset. y = x W^T, bf16 W `[m, k]` starting `offset` bytes past a cache line (the
-// mapped safetensors of the benchmark models start their tensors 32 bytes in), n activation rows;
-// weight bytes / ms is the number to hold against the DRAM read bandwidth (bench_ceiling).
+// Random bf16 W `[m, k]` starting `offset` bytes past a cache line (the mapped safetensors of the
+// benchmark models start their tensors 32 bytes in) and x `[n, k]`; product() runs y = x W^T.
+struct GemvInputs {
+  int64_t n;
+  AlignedVector<uint16_t> w;
+  AlignedVector<float> x, y;
+  MatView mv;
+  GemvInputs(int64_t m, int64_t k, int64_t n_rows, int64_t offset)
+      : n(n_rows), w(size_t(m * k + 32)), x(size_t(n_rows * k)), y(size_t(n_rows * m)) {
+    std::mt19937 rng(1);
+    std::normal_distribution<float> d(0.f, 1.f);
+    for (auto& v : w) v = f32_to_bf16(0.05f * d(rng));
+    for (auto& v : x) v = d(rng);
+    mv = MatView{w.data() + offset / 2, DType::kBF16, m, k};
+  }
+  void product() { kernels::matmul(x.data(), n, mv, nullptr, y.data()); }
+};
+
+// `batch` sequences of the model in `dir`, each 64 tokens in; step() is one decode step of all of
+// them (the layers and the LM head, as generation runs them), from the same position every time.
+struct DecodeSteps {
+  static constexpr int64_t kCtx = 64;
+  std::unique_ptr<model::Model> model;
+  model::Workspace ws;
+  std::vector<float> hidden, logits;
+  std::vector<model::KvCache> caches;
+  std::vector<model::KvCache*> ptrs;
+  std::vector<int32_t> tokens;
+  DecodeSteps(const char* dir, int64_t batch) : model(model::Model::load(dir)), tokens(size_t(batch), 42) {
+    std::vector<int32_t> prompt(static_cast<size_t>(kCtx));
+    for (int64_t i = 0; i < kCtx; ++i) prompt[size_t(i)] = int32_t((i * 7919) % model->n_vocab());
+    hidden.resize(size_t(kCtx * model->d_model()));
+    logits.resize(size_t(batch * model->n_vocab()));
+    for (int64_t b = 0; b < batch; ++b) {
+      caches.push_back(model->new_cache(kCtx + 1));
+      model->forward(prompt, caches.back(), ws, hidden.data());
+    }
+    for (auto& c : caches) ptrs.push_back(&c);
+  }
+  void step() {
+    for (auto& c : caches) c.set_n_past(kCtx);
+    model->forward_batch(tokens, ptrs, ws, hidden.data());
+    model->lm_head(hidden.data(), int64_t(tokens.size()), logits.data());
+  }
+};
+
+// The kernel settings the benchmarks switch, restored to the defaults when one ends (also when it
+// skips after changing them).
+struct RestoreDefaults {
+  ~RestoreDefaults() {
+    kernels::set_amx_enabled(true);
+    kernels::set_amx_tiles_enabled(true);
+    kernels::set_bf16_dot_enabled(true);
+    kernels::set_bf16_gemm_terms(2);
+  }
+};
+
+// `fast` (1 bf16 term) without AMX, where the AVX512-BF16 dot products take decode; false (and `st`
+// marked skipped) on CPUs without them.
+bool dot_products_ready(benchmark::State& st) {
+  kernels::set_amx_enabled(false);
+  kernels::set_bf16_gemm_terms(1);
+  if (kernels::bf16_dot_enabled()) return true;
+  st.SkipWithError("no AVX512-BF16 here");
+  return false;
+}
+
+// args: m, k, n, offset. y = x W^T on GemvInputs, AMX tiles vs the FMA gemv; weight bytes / ms is
+// the number to hold against the DRAM read bandwidth (bench_ceiling).
 void BM_GemvAmxVsFma(benchmark::State& st) {
-  const int64_t m = st.range(0), k = st.range(1), n = st.range(2), offset = st.range(3);
   if (!kernels::amx_enabled()) {
     st.SkipWithError("no AMX-BF16 here");
     return;
   }
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d(0.f, 1.f);
-  AlignedVector<uint16_t> w(size_t(m * k + 32));
-  for (auto& v : w) v = f32_to_bf16(0.05f * d(rng));
-  AlignedVector<float> x(size_t(n * k)), y(size_t(n * m));
-  for (auto& v : x) v = d(rng);
-  const MatView mv{w.data() + offset / 2, DType::kBF16, m, k};
+  RestoreDefaults restore;
+  GemvInputs in(st.range(0), st.range(1), st.range(2), st.range(3));
   auto run = [&](bool amx) {
     return [&, amx] {
       kernels::set_amx_enabled(amx);
-      kernels::matmul(x.data(), n, mv, nullptr, y.data());
+      in.product();
     };
   };
   interleave(st, {{"amx", run(true)}, {"fma", run(false)}});
-  kernels::set_amx_enabled(true);
 }
 BENCHMARK(BM_GemvAmxVsFma)
     ->ArgsProduct({{4864}, {896}, {1, 8}, {0, 32}})
@@ -60,30 +120,16 @@ BENCHMARK(BM_GemvAmxVsFma)
 
 // As BM_GemvAmxVsFma, for the AVX512-BF16 dot products at 1 term vs the FMA gemv (f32 exact).
 void BM_GemvDotVsFma(benchmark::State& st) {
-  const int64_t m = st.range(0), k = st.range(1), n = st.range(2), offset = st.range(3);
-  if (kernels::amx_enabled()) kernels::set_amx_enabled(false);
-  kernels::set_bf16_gemm_terms(1);
-  if (!kernels::bf16_dot_enabled()) {
-    st.SkipWithError("no AVX512-BF16 here");
-    return;
-  }
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d(0.f, 1.f);
-  AlignedVector<uint16_t> w(size_t(m * k + 32));
-  for (auto& v : w) v = f32_to_bf16(0.05f * d(rng));
-  AlignedVector<float> x(size_t(n * k)), y(size_t(n * m));
-  for (auto& v : x) v = d(rng);
-  const MatView mv{w.data() + offset / 2, DType::kBF16, m, k};
+  RestoreDefaults restore;
+  if (!dot_products_ready(st)) return;
+  GemvInputs in(st.range(0), st.range(1), st.range(2), st.range(3));
   auto run = [&](bool dot) {
     return [&, dot] {
       kernels::set_bf16_dot_enabled(dot);
-      kernels::matmul(x.data(), n, mv, nullptr, y.data());
+      in.product();
     };
   };
   interleave(st, {{"dot", run(true)}, {"fma", run(false)}});
-  kernels::set_bf16_dot_enabled(true);
-  kernels::set_bf16_gemm_terms(2);
-  kernels::set_amx_enabled(true);
 }
 BENCHMARK(BM_GemvDotVsFma)
     ->ArgsProduct({{4864}, {896}, {1, 8}, {0}})
@@ -93,79 +139,39 @@ BENCHMARK(BM_GemvDotVsFma)
     ->Iterations(30)
     ->UseRealTime();
 
-// arg: batch. One decode step of `batch` sequences (each 64 tokens in) of the model in
-// SLOTLM_BENCH_MODEL: the layers and the LM head, as generation runs them.
+// arg: batch. One decode step (DecodeSteps) of the model in SLOTLM_BENCH_MODEL: AMX on the weights
+// laid out at load vs on the file's rows vs the FMA gemv.
 void BM_DecodeStep(benchmark::State& st) {
   const char* dir = bench::amx_bench_model(st);
   if (!dir) return;
-  const int64_t batch = st.range(0), n_ctx = 64;
-  auto model = model::Model::load(dir);
-  std::vector<int32_t> prompt(static_cast<size_t>(n_ctx));
-  for (int64_t i = 0; i < n_ctx; ++i) prompt[size_t(i)] = int32_t((i * 7919) % model->n_vocab());
-  model::Workspace ws;
-  std::vector<float> hidden(size_t(n_ctx * model->d_model()));
-  std::vector<model::KvCache> caches;
-  for (int64_t b = 0; b < batch; ++b) {
-    caches.push_back(model->new_cache(n_ctx + 1));
-    model->forward(prompt, caches.back(), ws, hidden.data());
-  }
-  std::vector<model::KvCache*> ptrs;
-  for (auto& c : caches) ptrs.push_back(&c);
-  std::vector<int32_t> tokens(static_cast<size_t>(batch), 42);
-  std::vector<float> logits(size_t(batch * model->n_vocab()));
+  RestoreDefaults restore;
+  DecodeSteps d(dir, st.range(0));
   auto run = [&](bool amx, bool tiles) {
     return [&, amx, tiles] {
       kernels::set_amx_enabled(amx);
       kernels::set_amx_tiles_enabled(tiles);
-      for (auto& c : caches) c.set_n_past(n_ctx);
-      model->forward_batch(tokens, ptrs, ws, hidden.data());
-      model->lm_head(hidden.data(), batch, logits.data());
+      d.step();
     };
   };
   interleave(st, {{"amx_tiles", run(true, true)}, {"amx_plain", run(true, false)}, {"fma", run(false, false)}});
-  kernels::set_amx_enabled(true);
-  kernels::set_amx_tiles_enabled(true);
 }
 BENCHMARK(BM_DecodeStep)->Arg(1)->Arg(8)->ArgNames({"batch"})->Iterations(30)->UseRealTime();
 
-// args: batch. BM_DecodeStep at `fast` (1 bf16 term) without AMX: the AVX512-BF16 dot products vs
+// arg: batch. BM_DecodeStep at `fast` (1 bf16 term) without AMX: the AVX512-BF16 dot products vs
 // the FMA gemv, on the model in SLOTLM_BENCH_MODEL.
 void BM_DecodeStepDotVsFma(benchmark::State& st) {
   const char* dir = bench::bench_model(st);
   if (!dir) return;
-  if (kernels::amx_enabled()) kernels::set_amx_enabled(false);
-  kernels::set_bf16_gemm_terms(1);
-  if (!kernels::bf16_dot_enabled()) {
-    st.SkipWithError("no AVX512-BF16 here");
-    return;
-  }
-  const int64_t batch = st.range(0), n_ctx = 64;
-  auto model = model::Model::load(dir);
-  std::vector<int32_t> prompt(static_cast<size_t>(n_ctx));
-  for (int64_t i = 0; i < n_ctx; ++i) prompt[size_t(i)] = int32_t((i * 7919) % model->n_vocab());
-  model::Workspace ws;
-  std::vector<float> hidden(size_t(n_ctx * model->d_model()));
-  std::vector<model::KvCache> caches;
-  for (int64_t b = 0; b < batch; ++b) {
-    caches.push_back(model->new_cache(n_ctx + 1));
-    model->forward(prompt, caches.back(), ws, hidden.data());
-  }
-  std::vector<model::KvCache*> ptrs;
-  for (auto& c : caches) ptrs.push_back(&c);
-  std::vector<int32_t> tokens(static_cast<size_t>(batch), 42);
-  std::vector<float> logits(size_t(batch * model->n_vocab()));
+  RestoreDefaults restore;
+  if (!dot_products_ready(st)) return;
+  DecodeSteps d(dir, st.range(0));
   auto run = [&](bool dot) {
     return [&, dot] {
       kernels::set_bf16_dot_enabled(dot);
-      for (auto& c : caches) c.set_n_past(n_ctx);
-      model->forward_batch(tokens, ptrs, ws, hidden.data());
-      model->lm_head(hidden.data(), batch, logits.data());
+      d.step();
     };
   };
   interleave(st, {{"dot", run(true)}, {"fma", run(false)}});
-  kernels::set_bf16_dot_enabled(true);
-  kernels::set_bf16_gemm_terms(2);
-  kernels::set_amx_enabled(true);
 }
 BENCHMARK(BM_DecodeStepDotVsFma)->Arg(1)->Arg(8)->ArgNames({"batch"})->Iterations(30)->UseRealTime();
 
