@@ -19,8 +19,11 @@ namespace {
 // Parallel only when there is enough work (multiply-adds of the scores) to pay for waking the
 // threads.
 constexpr int64_t kMinThreadWork = int64_t(1) << 15;
+int64_t score_macs(int64_t n_tok, int64_t n_past, const AttentionShape& s) {
+  return n_tok * s.n_head * (n_past + n_tok) * s.d_head;
+}
 bool worth_threads(int64_t n_tok, int64_t n_past, const AttentionShape& s) {
-  return n_tok * s.n_head * (n_past + n_tok) * s.d_head >= kMinThreadWork;
+  return score_macs(n_tok, n_past, s) >= kMinThreadWork;
 }
 
 // Work items = (KV head g, block of kBlockRows consecutive query rows of g); see
@@ -52,15 +55,20 @@ void attention_blocked(void (*run_block)(const detail::AttentionBlock&), const f
   }
 }
 
+// Whether attention() takes the rowwise path for n_tok query tokens. The blocked path needs >= 16
+// query rows per KV head (decode and tiny prompts would be mostly padding). AVX2 keeps the rowwise
+// path: its SIMD gemv, exp and mix_rows beat the portable blocked code compiled for AVX2 (~20 vs
+// ~27 ms single-threaded for 512 Qwen2.5-0.5B tokens).
+bool takes_rowwise(int64_t n_tok, const AttentionShape& s) {
+  return n_tok * (s.n_head / s.n_kv_head) < 16 || active_isa() == Isa::kAvx2;
+}
+
 }  // namespace
 
 void attention(const float* q, int64_t n_tok, int64_t n_past, const float* k, const float* v,
                const AttentionShape& s, float* out) {
-  // The blocked path needs >= 16 query rows per KV head (decode and tiny prompts would be mostly
-  // padding). AVX2 keeps the rowwise path: its SIMD gemv, exp and mix_rows beat the portable
-  // blocked code compiled for AVX2 (~20 vs ~27 ms single-threaded for 512 Qwen2.5-0.5B tokens).
   const Isa isa = active_isa();
-  if (n_tok * (s.n_head / s.n_kv_head) < 16 || isa == Isa::kAvx2) {
+  if (takes_rowwise(n_tok, s)) {
     attention_rowwise(q, n_tok, n_past, k, v, s, out);
     return;
   }
@@ -111,9 +119,9 @@ void attention_rowwise_batch(std::span<const AttentionSeq> seqs, const Attention
   first.assign(1, 0);
   seq.clear();
   tok.clear();
-  int64_t work = 0;  // multiply-adds of the scores
+  int64_t work = 0;
   for (size_t j = 0; j < seqs.size(); ++j) {
-    work += seqs[j].n_tok * s.n_head * (seqs[j].n_past + seqs[j].n_tok) * s.d_head;
+    work += score_macs(seqs[j].n_tok, seqs[j].n_past, s);
     for (int64_t i = 0; i < seqs[j].n_tok; ++i) {
       first.push_back(first.back() + (seqs[j].n_past + i + kKeyBlock) / kKeyBlock);
       seq.push_back(int64_t(j));
@@ -129,8 +137,8 @@ void attention_rowwise_batch(std::span<const AttentionSeq> seqs, const Attention
   thread_local AlignedVector<float> part;
   const int64_t *fp = first.data(), *sp = seq.data(), *tp = tok.data();
   for (int64_t r0 = 0, r1; r0 < n_rows; r0 = r1) {
-    for (r1 = r0 + 1; r1 < n_rows && fp[r1 + 1] - fp[r0] <= cap; ++r1) {
-    }
+    r1 = r0 + 1;
+    while (r1 < n_rows && fp[r1 + 1] - fp[r0] <= cap) ++r1;
     const int64_t item0 = fp[r0], n_items = fp[r1] - item0;
     if (part.size() < size_t(n_items * per_item)) part.resize(size_t(n_items * per_item));
     float* pp = part.data();
@@ -199,9 +207,8 @@ void attention_rowwise(const float* q, int64_t n_tok, int64_t n_past, const floa
 }
 
 void attention_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s) {
-  bool all_rowwise = true;  // the rule of attention()
-  for (const AttentionSeq& a : seqs)
-    all_rowwise = all_rowwise && (active_isa() == Isa::kAvx2 || a.n_tok * (s.n_head / s.n_kv_head) < 16);
+  bool all_rowwise = true;
+  for (const AttentionSeq& a : seqs) all_rowwise = all_rowwise && takes_rowwise(a.n_tok, s);
   if (all_rowwise) {
     attention_rowwise_batch(seqs, s);
     return;
