@@ -46,22 +46,7 @@ void dot_tile(const uint16_t* xp, int64_t k, const uint16_t* w, int64_t ldw, con
         for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
       }
   }
-  if constexpr (R * T == 16) {  // one transposing reduction for all 16 sums, same order
-    alignas(64) float sums[16];
-    _mm512_store_ps(sums, reduce16(&acc[0][0]));
-    for (int r = 0; r < R; ++r) {
-      const float b = bias ? bias[r] : 0.f;
-      for (int t = 0; t < T; ++t) {
-        const int i = r * T + t;  // reduce16's lane for v[i]
-        y[t * ldy + r] = sums[4 * (i % 4) + i / 4] + b;
-      }
-    }
-    return;
-  }
-  for (int r = 0; r < R; ++r) {
-    const float b = bias ? bias[r] : 0.f;
-    for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]) + b;
-  }
+  store_tile_sums(acc, bias, y, ldy);
 }
 
 // The tiles of R weight rows for all n rows of x, 4 at a time. (Prefetching in the first tile
