@@ -35,7 +35,8 @@ namespace {
 // in an evaluation, a server or `bench`, each prompt would otherwise pay the first touch of fresh
 // memory again (311 MB for 511 rows: 13-235 ms in huge pages on the VM we measure on, the z0
 // GEMM itself taking ~250 ms at `fast`). The contents are stale; every plan writes its rows before
-// reading them. Peak memory is unchanged: the buffer held between prompts is one a prompt needed.
+// reading them. The buffer held between prompts is one a prompt needed; the reference path, which
+// needs buffers of its own, frees it first (release_spare_rows), so neither path's peak grows.
 class RowPool {
  public:
   static RowPool& get() {
