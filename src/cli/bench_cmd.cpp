@@ -161,17 +161,19 @@ void bench(BenchFlags& f) {
   out["peak_rss_mib"] = peak_mib;
   out["kv_cache_mib"] = kv_mib;
   out["weights_residence"] = m->weights().store->residence();
-  const double tiles_mib = double(m->weights().tiles.size()) / (1024.0 * 1024.0);
-  out["weights_amx_layout_mib"] = tiles_mib;
-  out["weights_amx_layout_ms"] = m->weights().tiles_ms;
-  // A huge-page copy cannot give pages back (MappedFile::drop_pages), so with the AMX layout the
+  const model::Weights& w = m->weights();
+  const double layout_mib = double(w.layout.size()) / (1024.0 * 1024.0);
+  out["weights_layout"] = w.layout_name;
+  out["weights_layout_mib"] = layout_mib;
+  out["weights_layout_ms"] = w.layout_ms;
+  // A huge-page copy cannot give pages back (MappedFile::drop_pages), so with a layout the
   // laid-out matrices are then held twice.
-  const bool copy = std::string(m->weights().store->residence()) != "mapped";
-  std::string held = copy && tiles_mib > 0 ? "the laid-out matrices held twice, " : "held once, ";
-  held += m->weights().store->residence();
-  if (tiles_mib > 0)
-    held += "; " + std::to_string(int(tiles_mib)) + " MiB of them laid out for AMX at load in " +
-            std::to_string(int(m->weights().tiles_ms)) + " ms" + (copy ? "" : ", their mapped pages given back");
+  const bool copy = std::string(w.store->residence()) != "mapped";
+  std::string held = copy && layout_mib > 0 ? "the laid-out matrices held twice, " : "held once, ";
+  held += w.store->residence();
+  if (layout_mib > 0)
+    held += "; " + std::to_string(int(layout_mib)) + " MiB of them laid out for " + w.layout_name + " at load in " +
+            std::to_string(int(w.layout_ms)) + " ms" + (copy ? "" : ", in huge pages, their mapped pages given back");
   std::printf("\nmemory: peak RSS %.0f MiB (weights %.0f MiB, %s), KV cache %.1f MiB per %lld-token sequence\n",
               peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), held.c_str(), kv_mib,
               (long long)(f.n_prompt + f.n_gen));

@@ -48,10 +48,10 @@ void add_slot_flags(CLI::App& app, CommonFlags& f) {
 
 namespace {
 // " (N MiB of it laid out for AMX tiles in T ms)" when the load did that, else "".
-std::string tiles_note(const model::Weights& w) {
-  if (w.tiles.size() == 0) return "";
-  return " (" + std::to_string(w.tiles.size() >> 20) + " MiB of it laid out for AMX tiles in " +
-         std::to_string(int(w.tiles_ms)) + " ms)";
+std::string layout_note(const model::Weights& w) {
+  if (w.layout.size() == 0) return "";
+  return " (" + std::to_string(w.layout.size() >> 20) + " MiB of it laid out for " + w.layout_name + " in " +
+         std::to_string(int(w.layout_ms)) + " ms)";
 }
 }  // namespace
 
@@ -68,7 +68,7 @@ std::unique_ptr<model::Model> load_model(const CommonFlags& f) {
   log_info("slotlm: loaded ", c.architecture, " from ", f.model_dir, " (", c.num_hidden_layers, " layers, d_model ",
            c.hidden_size, ", vocab ", c.vocab_size, ", ", dtype_name(m->weights().dtype), ", ",
            m->weights().store->total_bytes() / (1024 * 1024), " MiB ", m->weights().store->residence(), ") in ",
-           int(t.ms()), " ms", tiles_note(m->weights()), ", ", n_thr, " threads");
+           int(t.ms()), " ms", layout_note(m->weights()), ", ", n_thr, " threads");
   return m;
 }
 

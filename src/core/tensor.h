@@ -35,6 +35,10 @@ struct MatView {
   // The same bf16 matrix re-laid out once at load for the AMX tiles (kernels::pack_amx_tiles), or
   // null. The AMX kernels read it instead of `data`; every other path reads `data`.
   const void* tiles = nullptr;
+  // The same bf16 matrix laid out once at load in oneDNN's blocked layout (kernels::pack_blocked,
+  // on CPUs with AVX512-BF16 and no AMX), or null: the prefill's oneDNN products and the decode
+  // dot products read it instead of `data`.
+  const void* blocked = nullptr;
 
   const uint8_t* row_ptr(int64_t r) const {
     return static_cast<const uint8_t*>(data) + size_t(r) * size_t(cols) * dtype_size(dtype);

@@ -40,7 +40,11 @@ struct Prim {
   dnnl::memory::desc src, wei, bias, dst;
 };
 
-using PrimKey = std::tuple<int64_t, int64_t, int64_t, DType, bool, bool, bool, bool>;
+// How the weights operand `[k, m]` is stored: W `[m, k]` row-major (tag ba), `[k, m]` row-major
+// (tag ab), or W in oneDNN's blocked layout (isa/blocked_gemv.h).
+enum class Wei { kBa, kAb, kBlocked };
+
+using PrimKey = std::tuple<int64_t, int64_t, int64_t, DType, bool, bool, bool, Wei>;
 
 // The most recently used primitives, at most kDnnlMaxPrimitives: creating one costs ~1-4 ms (JIT) and
 // holds ~0.4 MB (measured: 100 new row counts of one 512-wide product added 81 MB of RSS). Every new
@@ -65,14 +69,14 @@ PrimCache& prim_cache() {
 
 // The primitive for (n, m, k, dtype, bias?, accumulate?, layouts). `accumulate` adds the product to
 // what dst holds (oneDNN's sum post-op), for the later bf16 terms. `src_t`: the source `[n, k]` is
-// stored transposed (`[k, n]` row-major, tag ba); the weights operand `[k, m]` is stored as `[m, k]`
-// row-major (tag ba) unless `wei_plain` (tag ab). The caller holds the returned pointer while it
-// executes, so an eviction by another thread cannot free a running primitive.
+// stored transposed (`[k, n]` row-major, tag ba); the weights operand as `wei` says. The caller
+// holds the returned pointer while it executes, so an eviction by another thread cannot free a
+// running primitive.
 std::shared_ptr<const Prim> get_prim(int64_t n, int64_t m, int64_t k, DType wt, bool has_bias,
-                                     bool accumulate = false, bool src_t = false, bool wei_plain = false) {
+                                     bool accumulate = false, bool src_t = false, Wei wei = Wei::kBa) {
   PrimCache& c = prim_cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  const PrimKey key = std::make_tuple(n, m, k, wt, has_bias, accumulate, src_t, wei_plain);
+  const PrimKey key = std::make_tuple(n, m, k, wt, has_bias, accumulate, src_t, wei);
   auto it = c.map.find(key);
   if (it != c.map.end()) {
     c.lru.splice(c.lru.begin(), c.lru, it->second.second);
@@ -81,7 +85,8 @@ std::shared_ptr<const Prim> get_prim(int64_t n, int64_t m, int64_t k, DType wt, 
   const dt in = wt == DType::kBF16 ? dt::bf16 : dt::f32;
   auto p = std::make_shared<Prim>();
   p->src = dnnl::memory::desc({n, k}, in, src_t ? tag::ba : tag::ab);
-  p->wei = dnnl::memory::desc({k, m}, in, wei_plain ? tag::ab : tag::ba);  // W `[m, k]` row-major is W^T in `ba` order
+  // W `[m, k]` row-major is W^T in `ba` order.
+  p->wei = dnnl::memory::desc({k, m}, in, wei == Wei::kAb ? tag::ab : wei == Wei::kBlocked ? tag::BA16a64b2a : tag::ba);
   p->dst = dnnl::memory::desc({n, m}, dt::f32, tag::ab);
   if (has_bias) p->bias = dnnl::memory::desc({1, m}, dt::f32, tag::ab);
   dnnl::primitive_attr attr;
@@ -176,32 +181,66 @@ void wide_matmul(const uint16_t* xb, int64_t n, const MatView& w, const float* b
 
 }  // namespace
 
-void dnnl_matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
+namespace {
+
+// The bf16 product of x's terms `xb` (split_terms of n rows) by W, into y.
+void matmul_terms(const uint16_t* xb, int64_t n, int terms, const MatView& w, const float* bias, float* y) {
   const int64_t m = w.rows, k = w.cols;
-  dnnl::stream& s = thread_stream();
-  if (w.dtype != DType::kBF16) {  // f32: f32 source, f32 accumulation
-    execute(*get_prim(n, m, k, w.dtype, bias != nullptr), x, w.data, bias, y);
-    s.wait();
-    return;
-  }
-  const int terms = g_bf16_terms;
-  const uint16_t* xb = split_terms(x, n, k, terms);
-  if (m >= kWideOut) {
+  if (m >= kWideOut && !w.blocked) {
     wide_matmul(xb, n, w, bias, terms, y);
     return;
   }
+  const Wei wei = w.blocked ? Wei::kBlocked : Wei::kBa;
   for (int term = 0; term < terms; ++term) {
     const bool first = term == 0;
-    const auto p = get_prim(n, m, k, w.dtype, first && bias != nullptr, !first);
-    execute(*p, xb + term * n * k, w.data, first ? bias : nullptr, y);
+    const auto p = get_prim(n, m, k, w.dtype, first && bias != nullptr, !first, false, wei);
+    execute(*p, xb + term * n * k, w.blocked ? w.blocked : w.data, first ? bias : nullptr, y);
   }
-  s.wait();
+  thread_stream().wait();
+}
+
+}  // namespace
+
+void dnnl_matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
+  const MatmulOut one{w, bias, y};
+  dnnl_matmul_group(x, n, std::span<const MatmulOut>(&one, 1));
+}
+
+void dnnl_matmul_group(const float* x, int64_t n, std::span<const MatmulOut> outs) {
+  if (outs.empty()) return;
+  const int64_t k = outs[0].w.cols;
+  const uint16_t* xb = nullptr;
+  for (const MatmulOut& o : outs) {
+    if (o.w.dtype != DType::kBF16) {  // f32: f32 source, f32 accumulation
+      execute(*get_prim(n, o.w.rows, k, o.w.dtype, o.bias != nullptr), x, o.w.data, o.bias, o.y);
+      thread_stream().wait();
+      continue;
+    }
+    if (!xb) xb = split_terms(x, n, k, g_bf16_terms);
+    matmul_terms(xb, n, g_bf16_terms, o.w, o.bias, o.y);
+  }
+}
+
+bool dnnl_prefers_blocked() {
+  static const bool prefers = [] {
+    const int64_t n = 512, m = 4864, k = 896;  // an MLP product of a 0.5B-shaped model's prefill
+    const dnnl::memory::desc src({n, k}, dt::bf16, tag::ab), dst({n, m}, dt::f32, tag::ab);
+    const dnnl::memory::desc any({k, m}, dt::bf16, tag::any), blocked({k, m}, dt::bf16, tag::BA16a64b2a);
+    try {
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any, dst), cpu_engine());
+      return pd.weights_desc() == blocked;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return prefers;
 }
 
 bool dnnl_swiglu(const float* x, int64_t n, const MatView& wg, const MatView& wu, const MatView& wd,
                  const float* bd, float* gate, float* up, float* y) {
   const int64_t d = wg.cols, ff = wg.rows;
   if (wg.dtype != DType::kBF16 || wu.dtype != DType::kBF16 || wd.dtype != DType::kBF16) return false;
+  if (wg.blocked || wu.blocked || wd.blocked) return false;  // x W^T reads those as they are
   if (wu.rows != ff || wu.cols != d || wd.rows != d || wd.cols != ff) return false;
   dnnl::stream& s = thread_stream();
   const int terms = g_bf16_terms;
@@ -210,7 +249,7 @@ bool dnnl_swiglu(const float* x, int64_t n, const MatView& wg, const MatView& wu
   const uint16_t* xb = split_terms(x, n, d, terms);
   for (const auto& [w, out] : {std::pair{&wg, gate}, std::pair{&wu, up}}) {
     for (int term = 0; term < terms; ++term) {
-      const auto p = get_prim(ff, n, d, DType::kBF16, false, term > 0, false, false);
+      const auto p = get_prim(ff, n, d, DType::kBF16, false, term > 0);
       execute(*p, w->data, xb + term * n * d, nullptr, out);
     }
   }
@@ -221,7 +260,7 @@ bool dnnl_swiglu(const float* x, int64_t n, const MatView& wg, const MatView& wu
   const uint16_t* hb = split_terms(gate, ff, n, terms, 1);
   for (int term = 0; term < terms; ++term) {
     const bool first = term == 0;
-    const auto p = get_prim(n, d, ff, DType::kBF16, first && bd != nullptr, !first, true, false);
+    const auto p = get_prim(n, d, ff, DType::kBF16, first && bd != nullptr, !first, true);
     execute(*p, hb + term * ff * n, wd.data, first ? bd : nullptr, y);
   }
   s.wait();

@@ -16,6 +16,7 @@
 #include "kernels/gemm_dnnl.h"
 #include "kernels/isa/amx_gemm.h"
 #include "kernels/isa/amx_gemv.h"
+#include "kernels/isa/blocked_gemv.h"
 #include "kernels/isa/dot_gemv.h"
 #include "kernels/ops.h"
 
@@ -30,6 +31,7 @@ std::atomic<int> g_backend{-1};  // -1: not read from the environment yet
 std::atomic<bool> g_amx_on{true};  // set_amx_enabled; SLOTLM_AMX=0 clears it
 std::atomic<bool> g_tiles_on{true};  // set_amx_tiles_enabled
 std::atomic<bool> g_dot_on{true};  // set_bf16_dot_enabled; SLOTLM_BF16_DOT=0 clears it
+std::atomic<bool> g_blocked_on{true};  // set_blocked_enabled
 
 GemmBackend backend() {
   int b = g_backend.load(std::memory_order_relaxed);
@@ -126,6 +128,36 @@ namespace {
 // w's tile layout when the kernels may read it, else null.
 const uint16_t* tiles_of(const MatView& w) {
   return g_tiles_on.load(std::memory_order_relaxed) ? static_cast<const uint16_t*>(w.tiles) : nullptr;
+}
+}  // namespace
+
+bool blocked_fit(const MatView& w) { return w.dtype == DType::kBF16 && detail::blocked_fits(w.rows, w.cols); }
+
+bool blocked_wanted() {
+  const char* env = std::getenv("SLOTLM_BLOCKED_LAYOUT");
+  return !(env && std::strcmp(env, "0") == 0) && backend() == GemmBackend::kAuto && active_isa() == Isa::kAvx512 &&
+         !amx_enabled() && detail::bf16_dot_available() && detail::dnnl_prefers_blocked();
+}
+
+void pack_blocked(const MatView& w, uint16_t* out) {
+  if (!blocked_fit(w)) fail("pack_blocked: a ", w.rows, " x ", w.cols, " ", dtype_name(w.dtype), " weight does not fit the blocks");
+  detail::blocked_pack(static_cast<const uint16_t*>(w.data), w.rows, w.cols, out);
+}
+
+void set_blocked_enabled(bool on) { g_blocked_on.store(on, std::memory_order_relaxed); }
+
+namespace {
+// w's blocked layout when the kernels may read it (the CPU runs its dot products), else null.
+const uint16_t* blocked_of(const MatView& w) {
+  if (!w.blocked || !g_blocked_on.load(std::memory_order_relaxed) || !detail::bf16_dot_available()) return nullptr;
+  return static_cast<const uint16_t*>(w.blocked);
+}
+
+// w as the oneDNN products see it: without the blocked layout when the kernels may not read it.
+MatView active(const MatView& w) {
+  MatView v = w;
+  v.blocked = blocked_of(w);
+  return v;
 }
 }  // namespace
 
@@ -261,11 +293,15 @@ void gemv_group_amx(const float* x, int64_t n, std::span<const MatmulOut> outs) 
 // of 32, so the path depends only on the weight, never on the batch.
 bool dot_gemv_takes(const MatView& w) { return w.dtype == DType::kBF16 && detail::dot_gemv_fits(w.cols); }
 
-// The gemv group on the bf16 dot products for the weights that take them (the FMA gemv for the
-// rest): x packed into its bf16 terms once, on the calling thread, then chunks as in
-// gemv_group_fma.
+// The gemv group on the bf16 dot products: weights in the blocked layout at any number of terms,
+// plain ones that dot_gemv_takes at up to kDotMaxTerms; the FMA gemv for the rest. x is packed into
+// its bf16 terms once, on the calling thread, then chunks as in gemv_group_fma, of whole 64-row
+// blocks when a weight has them (each weight's rows padded to 64, so every range handed to the
+// blocked kernel starts on a block).
 void gemv_group_dot(const float* x, int64_t n, std::span<const MatmulOut> outs) {
-  const RowChunks rc(outs, 1, 4);
+  bool any_blocked = false;
+  for (const MatmulOut& o : outs) any_blocked = any_blocked || blocked_of(o.w);
+  const RowChunks rc = any_blocked ? RowChunks(outs, detail::kBlockRows, detail::kBlockRows) : RowChunks(outs, 1, 4);
   if (rc.total == 0) return;
   const int64_t k = outs[0].w.cols;
   const int terms = detail::bf16_terms();
@@ -277,7 +313,11 @@ void gemv_group_dot(const float* x, int64_t n, std::span<const MatmulOut> outs) 
 #pragma omp parallel for schedule(dynamic, 1) if (n * rc.total * k >= kMinParallelWork)
   for (int64_t c = 0; c < rc.count; ++c)
     rc.each(outs, c, [&](const MatmulOut& o, int64_t r0, int64_t r1) {
-      if (!dot_gemv_takes(o.w)) {
+      if (const uint16_t* wb = blocked_of(o.w)) {
+        detail::blocked_gemv_bf16(xp, n, terms, wb, k, r0, r1, o.bias, o.y, o.w.rows);
+        return;
+      }
+      if (!dot_gemv_takes(o.w) || terms > kDotMaxTerms) {
         gemv_range(tab, x, n, o.w, o.bias, r0, r1, o.y);
         return;
       }
@@ -287,14 +327,17 @@ void gemv_group_dot(const float* x, int64_t n, std::span<const MatmulOut> outs) 
 }
 
 // Decode-sized products. With `amx` (the default backend) bf16 weights run on the AMX tiles when
-// AMX is usable, else on the AVX512-BF16 dot products when bf16_dot_enabled(); otherwise, and for
-// the other dtypes, the FMA gemv of the kernel table.
+// AMX is usable, else on the AVX512-BF16 dot products when they have the blocked layout or
+// bf16_dot_enabled(); otherwise, and for the other dtypes, the FMA gemv of the kernel table.
 void gemv_group(const float* x, int64_t n, std::span<const MatmulOut> outs, bool amx) {
-  bool any_bf16 = false;  // amx_gemv_takes and dot_gemv_takes accept the same weights
-  for (const MatmulOut& o : outs) any_bf16 = any_bf16 || dot_gemv_takes(o.w);
+  bool any_bf16 = false, any_blocked = false;  // amx_gemv_takes and dot_gemv_takes accept the same weights
+  for (const MatmulOut& o : outs) {
+    any_bf16 = any_bf16 || dot_gemv_takes(o.w);
+    any_blocked = any_blocked || blocked_of(o.w);
+  }
   if (amx && any_bf16 && amx_enabled())
     gemv_group_amx(x, n, outs);
-  else if (amx && any_bf16 && bf16_dot_enabled())
+  else if (amx && (any_blocked || (any_bf16 && bf16_dot_enabled())))
     gemv_group_dot(x, n, outs);
   else
     gemv_group_fma(x, n, outs);
@@ -332,6 +375,11 @@ void amx_group(const float* x, int64_t n, std::span<const MatmulOut> outs) {
 }
 }  // namespace
 
+namespace {
+// The most weights matmul_multi hands to oneDNN as one group (q/k/v).
+constexpr size_t kMaxGroup = 4;
+}  // namespace
+
 void matmul_multi(const float* x, int64_t n, std::span<const MatmulOut> outs) {
   bool any_dnnl = false, all_amx = !outs.empty();
   for (const MatmulOut& o : outs) {
@@ -347,7 +395,15 @@ void matmul_multi(const float* x, int64_t n, std::span<const MatmulOut> outs) {
     gemv_group(x, n, outs, backend() == GemmBackend::kAuto);
     return;
   }
-  for (const MatmulOut& o : outs) matmul(x, n, o.w, o.bias, o.y);  // prefill: oneDNN per weight
+  bool all_dnnl = true;
+  for (const MatmulOut& o : outs) all_dnnl = all_dnnl && use_dnnl(n, o.w);
+  if (all_dnnl && outs.size() <= kMaxGroup) {  // prefill on oneDNN: one split of x for all the weights
+    MatmulOut views[kMaxGroup];
+    for (size_t i = 0; i < outs.size(); ++i) views[i] = {active(outs[i].w), outs[i].bias, outs[i].y};
+    detail::dnnl_matmul_group(x, n, std::span<const MatmulOut>(views, outs.size()));
+    return;
+  }
+  for (const MatmulOut& o : outs) matmul(x, n, o.w, o.bias, o.y);  // prefill: per weight
 }
 
 void matmul(const float* x, int64_t n, const MatView& w, const float* bias, float* y) {
@@ -362,7 +418,7 @@ void matmul(const float* x, int64_t n, const MatView& w, const float* bias, floa
     return;
   }
   if (use_dnnl(n, w)) {
-    detail::dnnl_matmul(x, n, w, bias, y);
+    detail::dnnl_matmul(x, n, active(w), bias, y);
     return;
   }
   const MatmulOut one{w, bias, y};
@@ -375,7 +431,7 @@ void swiglu_mlp(const float* x, int64_t n, const MatView& wg, const float* bg, c
   // plain layout below as fast or faster).
   const bool amx = use_amx(n, wg) && use_amx(n, wu) && use_amx(n, wd);
   if (!amx && !bg && !bu && use_dnnl(n, wg) && use_dnnl(n, wu) && use_dnnl(n, wd) &&
-      detail::dnnl_swiglu(x, n, wg, wu, wd, bd, gate, up, y))
+      detail::dnnl_swiglu(x, n, active(wg), active(wu), active(wd), bd, gate, up, y))
     return;
   if (amx && wu.rows == wg.rows && wu.cols == wg.cols && wd.cols == wg.rows) {
     // Prefill on AMX: gate, up and silu * mul in one pass that writes the down projection's bf16

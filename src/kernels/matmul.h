@@ -101,6 +101,22 @@ void pack_amx_tiles(const MatView& w, uint16_t* out);
 // running kernels.
 void set_amx_tiles_enabled(bool on);
 
+// Without AMX, on CPUs with AVX512-BF16: weights laid out once in oneDNN's blocked layout
+// (MatView::blocked, isa/blocked_gemv.h). The prefill's oneDNN products read it without their
+// per-call copy of the weights, and decode reads it on the AVX512-BF16 dot products with x in the
+// prefill's bf16 terms at every precision (1 at `fast`, 2 at `exact`, as on AMX); a row's result
+// does not depend on the batch. Weights without the layout keep the paths above.
+// Whether `w` takes the layout: bf16, rows a multiple of 64, cols of 32.
+bool blocked_fit(const MatView& w);
+// Whether laying weights out pays: AVX512-BF16 without AMX, the default backend, oneDNN's bf16 GEMM
+// prefers that layout here, and env SLOTLM_BLOCKED_LAYOUT is not 0.
+bool blocked_wanted();
+// `w` (blocked_fit) in the layout into `out` (w.rows * w.cols elements, 64-byte aligned); threaded.
+void pack_blocked(const MatView& w, uint16_t* out);
+// For benchmarks and tests: false makes the kernels ignore MatView::blocked. Not thread-safe with
+// running kernels.
+void set_blocked_enabled(bool on);
+
 // matmul through slotlm's own gemv only (any n; weights widened exactly, f32 accumulation).
 void gemv(const float* x, int64_t n, const MatView& w, const float* bias, float* y);
 

@@ -15,7 +15,7 @@ std::unique_ptr<Model> Model::load(const std::string& dir) {
   ModelConfig cfg = load_config(dir);
   GenerationConfig gen = load_generation_config(dir);
   Weights w = load_weights(cfg, TensorStore::open_dir(dir));
-  lay_out_tiles(w);
+  lay_out_weights(w);
   return std::make_unique<Model>(std::move(cfg), std::move(gen), std::move(w));
 }
 

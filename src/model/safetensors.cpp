@@ -54,8 +54,9 @@ std::unique_ptr<TensorStore> TensorStore::open_dir(const std::string& dir) {
 }
 
 namespace {
-// Where the AMX tile layout is not made (kernels::amx_tiles_wanted: no AMX, f32 products, or
-// SLOTLM_AMX_LAYOUT=0), the weights are copied into transparent huge pages: decode streams every
+// Where no layout is made at load (model::lay_out_weights: kernels::amx_tiles_wanted and
+// kernels::blocked_wanted both false, e.g. f32 products, AVX2, or SLOTLM_AMX_LAYOUT=0 /
+// SLOTLM_BLOCKED_LAYOUT=0), the weights are copied into transparent huge pages: decode streams every
 // weight per token, and 4 KiB pages cost a TLB miss every 4 KiB. On an AVX-512 machine without AMX
 // (bench_weight_memory, 0.5B, in one process) that made decode 20.3 vs 23.1 ms per token, 8
 // sequences 37.6 vs 46.3 ms per step, prefill 512 1285 vs 1437 ms; 1.5B decode 69.5 vs 141.9 ms
@@ -71,7 +72,7 @@ MapMode weights_map_mode() {
     if (std::strcmp(env, "0") == 0) return MapMode::kMap;
     fail("SLOTLM_HUGEPAGES must be 0 or 1, got '", env, "'");
   }
-  return kernels::amx_tiles_wanted() ? MapMode::kMap : MapMode::kHugePages;
+  return kernels::amx_tiles_wanted() || kernels::blocked_wanted() ? MapMode::kMap : MapMode::kHugePages;
 }
 
 // The file offset of the data section (8 + header length), or 0 when the file is too short: the

@@ -2,6 +2,8 @@
 #include "model/weights.h"
 
 #include <algorithm>
+#include <cstring>
+#include <utility>
 
 #include "core/error.h"
 #include "core/timer.h"
@@ -81,38 +83,71 @@ Weights load_weights(const ModelConfig& c, std::unique_ptr<TensorStore> store) {
 }
 
 namespace {
-// Rows laid out between two page give-backs (lay_out_tiles).
+// Bytes laid out between two page give-backs (lay_out_weights).
 constexpr int64_t kSliceBytes = int64_t(16) << 20;
+
+enum class How { kTiles, kBlocked, kCopy };
+
+// Rows per slice of `m` laid out `how`: ~kSliceBytes, a multiple of the layout's row block.
+int64_t slice_rows(const MatView& m, How how) {
+  const int64_t step = how == How::kTiles ? 32 : how == How::kBlocked ? 64 : 1;
+  const int64_t row_bytes = m.cols * int64_t(dtype_size(m.dtype));
+  return std::max<int64_t>(step, kSliceBytes / row_bytes / step * step);
+}
+
+void lay_out_rows(const MatView& part, How how, uint8_t* out) {
+  switch (how) {
+    case How::kTiles: kernels::pack_amx_tiles(part, reinterpret_cast<uint16_t*>(out)); break;
+    case How::kBlocked: kernels::pack_blocked(part, reinterpret_cast<uint16_t*>(out)); break;
+    case How::kCopy: std::memcpy(out, part.data, size_t(part.rows * part.cols) * dtype_size(part.dtype)); break;
+  }
+}
 }  // namespace
 
-void lay_out_tiles(Weights& w) {
-  if (!kernels::amx_tiles_wanted()) return;
-  std::vector<MatView*> mats;
+void lay_out_weights(Weights& w) {
+  const bool tiles = kernels::amx_tiles_wanted();
+  const bool blocked = !tiles && kernels::blocked_wanted();
+  if (!tiles && !blocked) return;
+  // With AMX: the layer matrices and LM head that fit the tiles. With the blocked layout: every
+  // layer matrix and the LM head, blocked when they fit, else copied as they are, so all that decode
+  // streams is in huge pages (the file is mapped, not copied, when a layout is made).
+  std::vector<std::pair<MatView*, How>> mats;
+  auto add = [&](MatView* m, bool layer) {
+    if (tiles && kernels::amx_tiles_fit(*m)) mats.emplace_back(m, How::kTiles);
+    if (blocked) mats.emplace_back(m, layer && kernels::blocked_fit(*m) ? How::kBlocked : How::kCopy);
+  };
   for (LayerWeights& l : w.layers)
-    for (MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-      if (kernels::amx_tiles_fit(*m)) mats.push_back(m);
-  if (kernels::amx_tiles_fit(w.lm_head)) mats.push_back(&w.lm_head);
-  auto bytes = [](const MatView& m) { return size_t(m.rows * m.cols) * sizeof(uint16_t); };  // multiples of 2 KiB
+    for (MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(m, true);
+  add(&w.lm_head, false);
+  auto bytes = [](const MatView& m) {  // multiples of 64 bytes: every layout starts aligned
+    return (size_t(m.rows * m.cols) * dtype_size(m.dtype) + 63) / 64 * 64;
+  };
   size_t total = 0;
-  for (const MatView* m : mats) total += bytes(*m);
+  for (const auto& [m, how] : mats) total += bytes(*m);
   if (total == 0) return;
   const Timer t;
-  w.tiles = PageBuffer(total, "the AMX layout of the weights");
+  w.layout = PageBuffer(total, tiles ? "the AMX layout of the weights" : "the blocked layout of the weights");
+  w.layout_name = tiles ? "AMX tiles" : "oneDNN's blocks";
   size_t off = 0;
-  for (MatView* m : mats) {
-    auto* out = reinterpret_cast<uint16_t*>(w.tiles.data() + off);
+  for (const auto& [m, how] : mats) {
+    uint8_t* out = w.layout.data() + off;
     // In slices of rows, each slice's mapped pages given back once it is laid out, so the file's
     // pages and the layout are both resident for one slice at a time (peak RSS ~ the weights).
-    const int64_t slice = std::max<int64_t>(32, kSliceBytes / (m->cols * 2) / 32 * 32);
+    const int64_t slice = slice_rows(*m, how), row_bytes = m->cols * int64_t(dtype_size(m->dtype));
     for (int64_t r0 = 0; r0 < m->rows; r0 += slice) {
       const MatView part{m->row_ptr(r0), m->dtype, std::min(slice, m->rows - r0), m->cols};
-      kernels::pack_amx_tiles(part, out + r0 * m->cols);
-      w.store->drop_pages(part.data, bytes(part));
+      lay_out_rows(part, how, out + r0 * row_bytes);
+      w.store->drop_pages(part.data, size_t(part.rows * row_bytes));
     }
-    m->tiles = out;
+    if (how == How::kTiles) m->tiles = out;
+    if (how == How::kBlocked) m->blocked = out;
+    if (how == How::kCopy) {  // a tied embedding looks its rows up in the copy too
+      if (w.embed.data == m->data) w.embed.data = out;
+      m->data = out;
+    }
     off += bytes(*m);
   }
-  w.tiles_ms = t.ms();
+  w.layout_ms = t.ms();
 }
 
 }  // namespace slotlm::model

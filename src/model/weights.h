@@ -41,9 +41,12 @@ struct Weights {
 
   std::unique_ptr<TensorStore> store;       // owns the mappings the views point into
   std::vector<std::vector<float>> owned;    // f32 copies of norms and biases
-  // The layer matrices laid out for the AMX tiles (MatView::tiles; lay_out_tiles), or empty.
-  PageBuffer tiles;
-  double tiles_ms = 0;  // how long laying them out took
+  // The matrices laid out once at load (lay_out_weights), or empty: for the AMX tiles
+  // (MatView::tiles), or in oneDNN's blocked layout (MatView::blocked, with copies of the matrices
+  // that do not fit it).
+  PageBuffer layout;
+  const char* layout_name = "";  // "AMX tiles" or "oneDNN's blocks"
+  double layout_ms = 0;          // how long laying them out took
 };
 
 // Loads every tensor the config needs from `store`, checking names and shapes. Tied embeddings:
@@ -52,14 +55,17 @@ struct Weights {
 Weights load_weights(const ModelConfig& cfg, std::unique_ptr<TensorStore> store);
 
 // When the products run on AMX (kernels::amx_tiles_wanted), lays every layer matrix and the LM head
-// that fit out for the tiles once (kernels::pack_amx_tiles) into `w.tiles` and gives back the mapped
-// pages of the plain layout (TensorStore::drop_pages: the AMX paths and SLOT's matvec_t no longer
-// read them, others read them from the file again), so the weights stay held once. A tied embedding
-// reads its rows from the file's pages (one page per token looked up, again after they are given
-// back). The layout lives in transparent huge pages: decode
+// that fit out for the tiles once (kernels::pack_amx_tiles) into `w.layout`; without AMX, on CPUs
+// whose oneDNN bf16 GEMM prefers its blocked layout (kernels::blocked_wanted), lays every layer
+// matrix that fits out that way (kernels::pack_blocked) and copies the rest and the LM head as they
+// are. Either way it gives back the mapped pages of the plain layout (TensorStore::drop_pages: the
+// paths that read the layout, and SLOT's matvec_t, no longer read them, others read them from the
+// file again), so the weights stay held once. An untied embedding (and with AMX a tied one) reads
+// its rows from the file's pages (one page per token looked up, again after they are given back).
+// The layout lives in transparent huge pages: decode
 // step in one process, interleaved, huge vs 4 KiB pages: 0.5B 36.3 vs 39.2 ms (1 sequence), 48.6
 // vs 49.6 (8); 1.5B 116.7 vs 122.3, 134.0 vs 140.6. Their first touch costs load time (the kernel
 // zeroes them: 1.5B 1.1-1.7 s vs 0.9-1.0 s with 4 KiB pages).
-void lay_out_tiles(Weights& w);
+void lay_out_weights(Weights& w);
 
 }  // namespace slotlm::model

@@ -15,6 +15,7 @@
 
 #include "core/dtype.h"
 #include "kernels/dispatch.h"
+#include "kernels/isa/dot_gemv.h"  // bf16_dot_available (SKIP_WITHOUT_BF16_DOT)
 #include "kernels/matmul.h"  // amx_enabled (SKIP_WITHOUT_AMX)
 
 namespace slotlm::test {
@@ -106,6 +107,15 @@ inline std::vector<double> matmul_reference(const std::vector<float>& x, int64_t
   return y;
 }
 
+// x as the sum of its bf16 terms packed by dot_gemv_pack (out[(j * terms + t) * k + i]).
+inline std::vector<float> sum_of_terms(const std::vector<uint16_t>& xp, int64_t n, int terms, int64_t k) {
+  std::vector<float> x(size_t(n * k), 0.f);
+  for (int64_t j = 0; j < n; ++j)
+    for (int t = 0; t < terms; ++t)
+      for (int64_t i = 0; i < k; ++i) x[size_t(j * k + i)] += bf16_to_f32(xp[size_t((j * terms + t) * k + i)]);
+  return x;
+}
+
 // matmul_multi of x `[n, k]` (random, drawn first) by three random weights of dtype `t` with
 // rows[i] rows (weight 1 without bias) against one matmul per weight: expects the same bits,
 // labelled `what`, and returns each weight's NMSE against float64 for the caller's bound.
@@ -148,5 +158,20 @@ constexpr double kNmseOneTerm = 1e-5;
 // dispatch; elsewhere they skip, saying so.
 #define SKIP_WITHOUT_AMX()                                                                  \
   if (!kernels::amx_enabled()) GTEST_SKIP() << "no AMX-BF16 here (CPU, OS permission or ISA)"
+
+// The AVX512-BF16 tests (isa/dot_gemv.h, isa/blocked_gemv.h) need it on the CPU and the AVX-512
+// dispatch; the dispatch tests also need AMX to be off (AMX takes those products where it runs).
+#define SKIP_WITHOUT_BF16_DOT()                                                                   \
+  if (!kernels::detail::bf16_dot_available() || kernels::active_isa() != kernels::Isa::kAvx512) \
+  GTEST_SKIP() << "no AVX512-BF16 here (CPU, OS or ISA)"
+#define SKIP_WITHOUT_DOT_DISPATCH() \
+  SKIP_WITHOUT_BF16_DOT();          \
+  if (kernels::amx_enabled()) GTEST_SKIP() << "AMX takes the decode products on this machine"
+
+// Sets the precision (bf16 terms) for a test and restores the default (2) when it ends.
+struct Terms {
+  explicit Terms(int terms) { kernels::set_bf16_gemm_terms(terms); }
+  ~Terms() { kernels::set_bf16_gemm_terms(2); }
+};
 
 }  // namespace slotlm::test

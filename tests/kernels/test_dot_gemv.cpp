@@ -19,19 +19,6 @@ namespace {
 // 1e-12 on these shapes, so an NMSE above kNmseFmaAtMost shows the 1-term dot products ran.
 constexpr double kNmseFmaAtMost = 1e-10;
 
-#define SKIP_WITHOUT_BF16_DOT()                                                          \
-  if (!kernels::detail::bf16_dot_available() || kernels::active_isa() != kernels::Isa::kAvx512) \
-  GTEST_SKIP() << "no AVX512-BF16 here (CPU, OS or ISA)"
-#define SKIP_WITHOUT_DOT_DISPATCH()                                           \
-  SKIP_WITHOUT_BF16_DOT();                                                    \
-  if (kernels::amx_enabled()) GTEST_SKIP() << "AMX takes the decode products on this machine"
-
-// Sets the precision for a test and restores the default (2 terms) when it ends.
-struct Terms {
-  explicit Terms(int terms) { kernels::set_bf16_gemm_terms(terms); }
-  ~Terms() { kernels::set_bf16_gemm_terms(2); }
-};
-
 TEST(DotGemv, PackedActivationsAreThePrefillTerms) {
   SKIP_WITHOUT_BF16_DOT();
   std::mt19937 rng(61);
@@ -49,15 +36,6 @@ TEST(DotGemv, PackedActivationsAreThePrefillTerms) {
                 << "terms=" << terms << " n=" << n << " row " << j << " term " << t << " col " << i;
     }
   }
-}
-
-// x as the sum of its packed bf16 terms.
-std::vector<float> sum_of_terms(const std::vector<uint16_t>& xp, int64_t n, int terms, int64_t k) {
-  std::vector<float> x(size_t(n * k), 0.f);
-  for (int64_t j = 0; j < n; ++j)
-    for (int t = 0; t < terms; ++t)
-      for (int64_t i = 0; i < k; ++i) x[size_t(j * k + i)] += bf16_to_f32(xp[size_t((j * terms + t) * k + i)]);
-  return x;
 }
 
 // The kernel itself for 1-3 terms, rows with a tail of the 4-row tile (70 = 4 x 17 + 2), 1..9 rows

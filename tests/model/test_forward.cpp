@@ -95,12 +95,55 @@ TEST(ForwardPaths, Bf16PrefillMatchesReferenceOnEveryMatmulPath) {
   kernels::set_amx_enabled(true);
 }
 
-// With AMX the loader lays the bf16 layer matrices and LM head out for the tiles (model::lay_out_tiles); prefill
+// On AVX512-BF16 without AMX the loader lays the bf16 layer matrices that fit out in oneDNN's blocked
+// layout and copies the rest and the LM head into the same huge pages (model::lay_out_weights). The
+// 20-token prefill (forced onto oneDNN) and 3 decode steps (the dot products at 2 terms) then stay
+// within the bf16 bound of the reference and of the plain layout's path (kernels::set_blocked_enabled).
+TEST(ForwardPaths, Bf16BlockedLayoutMatchesReferenceAndThePlainLayout) {
+  if (!kernels::blocked_wanted()) GTEST_SKIP() << "no blocked layout here (AMX, no AVX512-BF16, or SLOTLM_BLOCKED_LAYOUT=0)";
+  auto m = model::Model::load(test::data_path("tiny-qwen2-bf16"));
+  const model::Weights& w = m->weights();
+  ASSERT_GT(w.layout.size(), 0u);
+  EXPECT_STREQ(w.layout_name, "oneDNN's blocks");
+  auto inside = [&](const void* p) { return p >= w.layout.data() && p < w.layout.data() + w.layout.size(); };
+  for (const auto& l : w.layers) {
+    for (const MatView* v : {&l.wq, &l.wo, &l.w_down}) EXPECT_TRUE(v->blocked && inside(v->blocked));  // 64 rows
+    for (const MatView* v : {&l.wk, &l.wv, &l.w_gate, &l.w_up}) {  // 32 or 160 rows: copied as they are
+      EXPECT_EQ(v->blocked, nullptr);
+      EXPECT_TRUE(inside(v->data));
+    }
+  }
+  EXPECT_TRUE(inside(w.lm_head.data));
+  EXPECT_FALSE(inside(w.embed.data));  // untied: its rows are looked up in the file
+  const auto g = test::load_golden("tiny-qwen2-bf16", "golden_forward.json");
+  const auto ids = g["prompt_ids"].get<std::vector<int32_t>>();
+  const size_t n = ids.size(), d = size_t(m->d_model());
+  auto run = [&](bool blocked) {
+    kernels::set_blocked_enabled(blocked);
+    kernels::set_gemm_min_work(0);
+    auto cache = m->new_cache(int64_t(n + 3));
+    model::Workspace ws;
+    std::vector<float> hidden((n + 3) * d);
+    m->forward(ids, cache, ws, hidden.data());
+    for (size_t i = 0; i < 3; ++i)  // decode steps: the gemv path
+      m->forward(std::span<const int32_t>(&ids[i], 1), cache, ws, hidden.data() + (n + i) * d);
+    kernels::set_gemm_min_work(kernels::kGemmMinWork);
+    kernels::set_blocked_enabled(true);
+    return hidden;
+  };
+  const std::vector<float> with = run(true), without = run(false);
+  EXPECT_LE(test::max_row_rel_error(with.data(), test::flatten_d(g["hidden"]), n, d), kBf16RelTol);
+  const std::vector<double> plain(without.begin(), without.end());
+  EXPECT_LE(test::max_row_rel_error(with.data(), plain, n + 3, d), kBf16RelTol);
+  RecordProperty("blocked_vs_plain_rel_err", std::to_string(test::max_row_rel_error(with.data(), plain, n + 3, d)));
+}
+
+// With AMX the loader lays the bf16 layer matrices and LM head out for the tiles (model::lay_out_weights); prefill
 // (forced onto the GEMM) and decode steps then give the same bits as from the plain layout.
 TEST(ForwardPaths, Bf16TileLayoutGivesThePlainLayoutsBits) {
   if (!kernels::amx_tiles_wanted()) GTEST_SKIP() << "no AMX-BF16 here (or SLOTLM_AMX=0 / SLOTLM_GEMM=own)";
   auto m = model::Model::load(test::data_path("tiny-qwen2-bf16"));
-  ASSERT_GT(m->weights().tiles.size(), 0u);
+  ASSERT_GT(m->weights().layout.size(), 0u);
   for (const auto& l : m->weights().layers)
     for (const MatView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) ASSERT_NE(w->tiles, nullptr);
   EXPECT_NE(m->weights().lm_head.tiles, nullptr);
