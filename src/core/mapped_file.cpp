@@ -108,6 +108,31 @@ void MappedFile::drop_pages(const void* p, size_t n) const {
   if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);  // a hint
 }
 
+void MappedFile::read(const void* p, size_t n, void* dst) const {
+  const auto* b = static_cast<const uint8_t*>(p);
+  if (b < data_ || n > size_ || size_t(b - data_) > size_ - n) fail(path_, ": read outside the file");
+  if (huge_) {
+    std::memcpy(dst, b, n);
+    return;
+  }
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path_, ": cannot open: ", std::strerror(errno));
+  const off_t at = off_t(b - data_);
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::pread(fd, static_cast<uint8_t*>(dst) + got, n - got, at + off_t(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      const int err = errno;
+      ::close(fd);
+      if (r == 0) fail(path_, ": file shrank while reading (", at + off_t(got), " of ", size_, " bytes)");
+      fail(path_, ": read failed: ", std::strerror(err));
+    }
+    got += size_t(r);
+  }
+  ::close(fd);
+}
+
 PageBuffer::PageBuffer(size_t bytes, const std::string& what) : size_(bytes) {
   if (bytes == 0) return;
   region_len_ = (bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage;  // + one to align the start

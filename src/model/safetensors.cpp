@@ -205,6 +205,16 @@ void TensorStore::drop_pages(const void* p, size_t n) const {
     if (b >= f->data() && b + n <= f->data() + f->size()) f->drop_pages(p, n);
 }
 
+void TensorStore::read(const void* p, size_t n, void* dst) const {
+  const auto* b = static_cast<const uint8_t*>(p);
+  for (const auto& f : files_)
+    if (b >= f->data() && b + n <= f->data() + f->size()) {
+      f->read(p, n, dst);
+      return;
+    }
+  std::memcpy(dst, p, n);
+}
+
 size_t TensorStore::total_bytes() const {
   size_t n = 0;
   for (const auto& [k, v] : tensors_) n += v.dtype_ok ? v.view.nbytes() : 0;

@@ -36,6 +36,9 @@ class TensorStore {
   // Gives back the resident pages of a tensor's bytes [p, p + n) that another copy replaces
   // (MappedFile::drop_pages); a no-op for huge-page copies and for bytes of no file.
   void drop_pages(const void* p, size_t n) const;
+  // Copies a tensor's bytes [p, p + n) into `dst` without touching the mapping's pages
+  // (MappedFile::read); memcpy for bytes of no file.
+  void read(const void* p, size_t n, void* dst) const;
 
  private:
   struct Entry {

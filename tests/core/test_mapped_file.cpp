@@ -66,6 +66,25 @@ TEST_F(MappedFileTest, HugePageCopyHoldsTheFileAndAlignsTheRequestedOffset) {
   }
 }
 
+// read() gives the bytes of any range, from the file for a mapping and from the copy for a copy;
+// a range outside the file is an error naming it.
+TEST_F(MappedFileTest, ReadCopiesAnyRangeOfTheFile) {
+  const std::vector<uint8_t> bytes = random_bytes((size_t(3) << 20) + 5);
+  const std::string path = write("big.bin", bytes);
+  for (MapMode mode : {MapMode::kMap, MapMode::kHugePages}) {
+    const MappedFile f(path, mode);
+    const size_t ranges[][2] = {{0, bytes.size()}, {1, 4097}, {(size_t(2) << 20) + 3, (size_t(1) << 20) + 2}};
+    for (const auto& r : ranges) {
+      std::vector<uint8_t> got(r[1], 0);
+      f.read(f.data() + r[0], r[1], got.data());
+      EXPECT_EQ(std::memcmp(got.data(), bytes.data() + r[0], r[1]), 0) << "at " << r[0] << ", " << r[1] << " bytes";
+    }
+    std::vector<uint8_t> sink(16);
+    EXPECT_THAT([&] { f.read(f.data() + bytes.size() - 8, 16, sink.data()); },
+                ::testing::ThrowsMessage<Error>(HasSubstr("big.bin: read outside the file")));
+  }
+}
+
 TEST_F(MappedFileTest, SmallFilesAndEmptyFilesAreMapped) {
   const std::vector<uint8_t> bytes = random_bytes(1000);
   const MappedFile small(write("small.bin", bytes), MapMode::kHugePages, 8);
