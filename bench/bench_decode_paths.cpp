@@ -3,7 +3,8 @@
 // on AMX tiles (isa/amx_gemv.h) vs the AVX-512 FMA gemv (kernels::set_amx_enabled), per product and
 // for whole decode steps of a model (there also AMX on the weights laid out at load vs on the
 // file's rows, kernels::set_amx_tiles_enabled); without AMX, the AVX512-BF16 dot products
-// (isa/dot_gemv.h, `fast`: 1 bf16 term) vs the FMA gemv (kernels::set_bf16_dot_enabled).
+// (isa/dot_gemv.h, `fast`: 1 bf16 term) vs the FMA gemv (kernels::set_bf16_dot_enabled), and the
+// weights in oneDNN's blocked layout vs the plain rows (two loads of the model).
 // Counters: median milliseconds of each variant.
 // Run: ./build/bench/bench_decode_paths
 //      SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build/bench/bench_decode_paths  (adds BM_DecodeStep)
@@ -44,7 +45,8 @@ struct GemvInputs {
   void product() { kernels::matmul(x.data(), n, mv, nullptr, y.data()); }
 };
 
-// `batch` sequences of the model in `dir`, each 64 tokens in; step() is one decode step of all of
+// `batch` sequences of the model in `dir` (with the blocked layout where it is made, unless
+// `blocked` is false), each 64 tokens in; step() is one decode step of all of
 // them (the layers and the LM head, as generation runs them), from the same position every time.
 struct DecodeSteps {
   static constexpr int64_t kCtx = 64;
@@ -54,7 +56,8 @@ struct DecodeSteps {
   std::vector<model::KvCache> caches;
   std::vector<model::KvCache*> ptrs;
   std::vector<int32_t> tokens;
-  DecodeSteps(const char* dir, int64_t batch) : model(model::Model::load(dir)), tokens(size_t(batch), 42) {
+  DecodeSteps(const char* dir, int64_t batch, bool blocked = true)
+      : model(bench::load_model(dir, blocked)), tokens(size_t(batch), 42) {
     std::vector<int32_t> prompt(static_cast<size_t>(kCtx));
     for (int64_t i = 0; i < kCtx; ++i) prompt[size_t(i)] = int32_t((i * 7919) % model->n_vocab());
     hidden.resize(size_t(kCtx * model->d_model()));
@@ -174,6 +177,49 @@ void BM_DecodeStepDotVsFma(benchmark::State& st) {
   interleave(st, {{"dot", run(true)}, {"fma", run(false)}});
 }
 BENCHMARK(BM_DecodeStepDotVsFma)->Arg(1)->Arg(8)->ArgNames({"batch"})->Iterations(30)->UseRealTime();
+
+// args: m, k, n, bf16 terms. y = x W^T on GemvInputs with W also in oneDNN's blocked layout
+// (isa/blocked_gemv.h) vs its plain rows (the dot products at 1 term, the FMA gemv at 2).
+void BM_GemvBlockedVsPlain(benchmark::State& st) {
+  RestoreDefaults restore;
+  if (!dot_products_ready(st)) return;
+  kernels::set_bf16_gemm_terms(int(st.range(3)));
+  GemvInputs in(st.range(0), st.range(1), st.range(2), 0);
+  AlignedVector<uint16_t> blocked(size_t(st.range(0) * st.range(1)));
+  kernels::pack_blocked(in.mv, blocked.data());
+  auto run = [&](bool b) {
+    return [&, b] {
+      in.mv.blocked = b ? blocked.data() : nullptr;
+      in.product();
+    };
+  };
+  interleave(st, {{"blocked", run(true)}, {"plain", run(false)}});
+}
+BENCHMARK(BM_GemvBlockedVsPlain)
+    ->ArgsProduct({{4864}, {896}, {1, 8}, {1, 2}})
+    ->ArgsProduct({{896}, {4864}, {1, 8}, {1, 2}})
+    ->ArgsProduct({{151936}, {896}, {1, 8}, {1, 2}})
+    ->ArgNames({"m", "k", "n", "terms"})
+    ->Iterations(30)
+    ->UseRealTime();
+
+// args: batch, bf16 terms. One decode step (DecodeSteps) of the model in SLOTLM_BENCH_MODEL with
+// the weights in oneDNN's blocked layout (isa/blocked_gemv.h, the dot products at any precision)
+// vs the same model loaded without it (the plain rows in huge pages: the dot products at 1 term,
+// the FMA gemv at 2).
+void BM_DecodeStepBlockedVsPlain(benchmark::State& st) {
+  const char* dir = bench::blocked_bench_model(st);
+  if (!dir) return;
+  RestoreDefaults restore;
+  kernels::set_bf16_gemm_terms(int(st.range(1)));
+  DecodeSteps blocked(dir, st.range(0), true), plain(dir, st.range(0), false);
+  interleave(st, {{"blocked", [&] { blocked.step(); }}, {"plain", [&] { plain.step(); }}});
+}
+BENCHMARK(BM_DecodeStepBlockedVsPlain)
+    ->ArgsProduct({{1, 8}, {1, 2}})
+    ->ArgNames({"batch", "terms"})
+    ->Iterations(30)
+    ->UseRealTime();
 
 }  // namespace
 

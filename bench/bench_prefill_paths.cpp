@@ -2,7 +2,7 @@
 // Prefill matrix-product paths side by side IN ONE PROCESS, alternating every iteration: slotlm's
 // AMX tile GEMM vs oneDNN (kernels::set_amx_enabled), for whole prefills also on the weights laid
 // out at load vs re-laid out per call (kernels::set_amx_tiles_enabled), and oneDNN on aligned vs
-// misaligned sources.
+// misaligned sources; without AMX, the weights in oneDNN's blocked layout vs the plain rows.
 // This host's throughput drifts by up to 2x within a minute, so only interleaved timings compare
 // paths; each benchmark reports the median milliseconds of every variant as counters.
 // Run: ./build/bench/bench_prefill_paths
@@ -116,6 +116,30 @@ void BM_Forward512(benchmark::State& st) {
   kernels::set_bf16_gemm_terms(2);
 }
 BENCHMARK(BM_Forward512)->Arg(2)->Arg(1)->ArgNames({"terms"})->Iterations(16)->UseRealTime();
+
+// arg: bf16 terms. A 512-token prefill of the model in SLOTLM_BENCH_MODEL on oneDNN with the
+// weights in its blocked layout (laid out at load) vs the same model loaded without it (oneDNN
+// copies the plain weights into its layout on every call; the MLP runs transposed).
+void BM_Forward512BlockedVsPlain(benchmark::State& st) {
+  const char* dir = bench::blocked_bench_model(st);
+  if (!dir) return;
+  kernels::set_bf16_gemm_terms(int(st.range(0)));
+  auto blocked = bench::load_model(dir, true), plain = bench::load_model(dir, false);
+  const int64_t n = 512;
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 7919) % blocked->n_vocab());
+  model::Workspace ws;
+  std::vector<float> hidden(size_t(n * blocked->d_model()));
+  auto run = [&](const model::Model& m) {
+    return [&] {
+      auto cache = m.new_cache(n);
+      m.forward(ids, cache, ws, hidden.data());
+    };
+  };
+  interleave(st, {{"blocked", run(*blocked)}, {"plain", run(*plain)}});
+  kernels::set_bf16_gemm_terms(2);
+}
+BENCHMARK(BM_Forward512BlockedVsPlain)->Arg(1)->Arg(2)->ArgNames({"terms"})->Iterations(16)->UseRealTime();
 
 }  // namespace
 

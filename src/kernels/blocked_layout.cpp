@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// blocked_pack (isa/blocked_gemv.h): plain C++, so the layout can be made and tested on any CPU.
+// blocked_pack and blocked_row (isa/blocked_gemv.h): plain C++, so the layout can be made, read and
+// tested on any CPU.
 #include <cstring>
 
 #include "kernels/isa/blocked_gemv.h"
@@ -23,6 +24,15 @@ void blocked_pack(const uint16_t* w, int64_t rows, int64_t k, uint16_t* out) {
         }
       }
   }
+}
+
+void blocked_row(const uint16_t* wb, int64_t k, int64_t r, float* out) {
+  const uint16_t* b = wb + (r / kBlockRows) * kBlockRows * k + (r % kBlockRows) * 2;
+  for (int64_t p = 0; p < k / 2; ++p)
+    for (int l = 0; l < 2; ++l) {
+      const uint32_t bits = uint32_t(b[p * 2 * kBlockRows + l]) << 16;
+      std::memcpy(out + 2 * p + l, &bits, sizeof bits);
+    }
 }
 
 }  // namespace slotlm::kernels::detail

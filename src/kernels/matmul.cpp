@@ -49,12 +49,12 @@ GemmBackend backend() {
   return GemmBackend(b);
 }
 
-// Rows [r0, r1) of `m` for thread `t` of `nt`: contiguous, multiples of 4 (the gemv row tile), so
-// each thread streams one stretch of the weight matrix.
-void thread_rows(int64_t m, int t, int nt, int64_t* r0, int64_t* r1) {
-  const int64_t blocks = (m + 3) / 4;
-  *r0 = std::min(m, blocks * t / nt * 4);
-  *r1 = std::min(m, blocks * (t + 1) / nt * 4);
+// Rows [r0, r1) of `m` for thread `t` of `nt`: contiguous, multiples of `step` (the gemv row tile,
+// or the blocked layout's 64 rows), so each thread streams one stretch of the weight matrix.
+void thread_rows(int64_t m, int t, int nt, int64_t* r0, int64_t* r1, int64_t step = 4) {
+  const int64_t blocks = (m + step - 1) / step;
+  *r0 = std::min(m, blocks * t / nt * step);
+  *r1 = std::min(m, blocks * (t + 1) / nt * step);
 }
 std::atomic<int64_t> g_min_work{kGemmMinWork};  // see set_gemm_min_work
 }  // namespace
@@ -147,9 +147,12 @@ void pack_blocked(const MatView& w, uint16_t* out) {
 void set_blocked_enabled(bool on) { g_blocked_on.store(on, std::memory_order_relaxed); }
 
 namespace {
-// w's blocked layout when the kernels may read it (the CPU runs its dot products), else null.
+// w's blocked layout when the kernels may read it (the CPU runs its dot products and the active ISA
+// is AVX-512), else null.
 const uint16_t* blocked_of(const MatView& w) {
-  if (!w.blocked || !g_blocked_on.load(std::memory_order_relaxed) || !detail::bf16_dot_available()) return nullptr;
+  if (!w.blocked || !g_blocked_on.load(std::memory_order_relaxed) || active_isa() != Isa::kAvx512 ||
+      !detail::bf16_dot_available())
+    return nullptr;
   return static_cast<const uint16_t*>(w.blocked);
 }
 
@@ -160,6 +163,14 @@ MatView active(const MatView& w) {
   return v;
 }
 }  // namespace
+
+void matrix_row(const MatView& w, int64_t r, float* out) {
+  if (const uint16_t* wb = blocked_of(w)) {
+    detail::blocked_row(wb, w.cols, r, out);
+    return;
+  }
+  convert_to_f32(w.row_ptr(r), w.dtype, w.cols, out);
+}
 
 float dot_f32(const float* a, const float* b, int64_t n) { return kernel_table().dot_f32(a, b, n); }
 
@@ -460,6 +471,8 @@ void matvec_t(const float* x, const MatView& w, float* y) {
   // The tile layout when there is one (the LM head's, with AMX): the same bits as the plain rows,
   // which were given back at load.
   const uint16_t* wt = active_isa() == Isa::kAvx512 ? tiles_of(w) : nullptr;
+  // Or the blocked layout (the LM head's without AMX): f32 exact products as on the plain rows.
+  const uint16_t* wb = blocked_of(w);
   int used = 1;
 #pragma omp parallel if (m * k >= kMinParallelWork)
   {
@@ -468,9 +481,13 @@ void matvec_t(const float* x, const MatView& w, float* y) {
     used = nt;
     float* acc = partial.data() + size_t(t) * size_t(k);
     int64_t r0, r1;
-    thread_rows(m, t, nt, &r0, &r1);
+    thread_rows(m, t, nt, &r0, &r1, wb ? detail::kBlockRows : 4);
     if (r1 > r0 && wt) {
       detail::tiles_gemv_t_bf16(x, wt, r0, r1, k, acc);
+    } else if (r1 > r0 && wb) {
+      thread_local AlignedVector<float> scratch;
+      scratch.resize(size_t(16 * k));
+      detail::blocked_gemv_t_bf16(x, wb, k, r0, r1, scratch.data(), acc);
     } else if (r1 > r0) {
       switch (w.dtype) {
         case DType::kF32: tab.gemv_t_f32(x + r0, reinterpret_cast<const float*>(w.row_ptr(r0)), r1 - r0, k, k, acc); break;

@@ -117,6 +117,10 @@ void pack_blocked(const MatView& w, uint16_t* out);
 // running kernels.
 void set_blocked_enabled(bool on);
 
+// Row r of `w` as f32 into out[0, w.cols): from the blocked layout when the kernels read it (a tied
+// embedding's lookups), else the stored row converted.
+void matrix_row(const MatView& w, int64_t r, float* out);
+
 // matmul through slotlm's own gemv only (any n; weights widened exactly, f32 accumulation).
 void gemv(const float* x, int64_t n, const MatView& w, const float* bias, float* y);
 

@@ -95,8 +95,7 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
     const int64_t n_past = sg.cache->n_past();
 #pragma omp parallel for schedule(static) if (sg.n_tok >= 32)
     for (int64_t i = row; i < row + sg.n_tok; ++i) {
-      kernels::convert_to_f32(w_.embed.row_ptr(tokens[size_t(i)]), w_.embed.dtype, d,
-                              ws.x.data() + i * d);
+      kernels::matrix_row(w_.embed, tokens[size_t(i)], ws.x.data() + i * d);
       kernels::rope_angles(inv_freq_.data(), half, n_past + i - row, ws.cos.data() + i * half,
                            ws.sin.data() + i * half);
     }

@@ -120,15 +120,16 @@ void lay_out_weights(Weights& w) {
   if (!tiles && !blocked) return;
   // With AMX: the layer matrices and LM head that fit the tiles. With the blocked layout: every
   // layer matrix and the LM head, blocked when they fit, else copied as they are, so all that decode
-  // streams is in huge pages (the file is mapped, not copied, when a layout is made).
+  // streams is in huge pages (the file is mapped, not copied, when a layout is made). The LM head's
+  // other readers follow it: SLOT's W^T r (kernels::matvec_t) and a tied embedding's lookups.
   std::vector<std::pair<MatView*, How>> mats;
-  auto add = [&](MatView* m, bool layer) {
+  auto add = [&](MatView* m) {
     if (tiles && kernels::amx_tiles_fit(*m)) mats.emplace_back(m, How::kTiles);
-    if (blocked) mats.emplace_back(m, layer && kernels::blocked_fit(*m) ? How::kBlocked : How::kCopy);
+    if (blocked) mats.emplace_back(m, kernels::blocked_fit(*m) ? How::kBlocked : How::kCopy);
   };
   for (LayerWeights& l : w.layers)
-    for (MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(m, true);
-  add(&w.lm_head, false);
+    for (MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(m);
+  add(&w.lm_head);
   auto bytes = [](const MatView& m) {  // multiples of 64 bytes: every layout starts aligned
     return (size_t(m.rows * m.cols) * dtype_size(m.dtype) + 63) / 64 * 64;
   };
@@ -152,11 +153,11 @@ void lay_out_weights(Weights& w) {
       w.store->drop_pages(part.data, size_t(part.rows * row_bytes));
     }
     if (how == How::kTiles) m->tiles = out;
+    // A tied embedding looks its rows up in the blocked layout or the copy too (kernels::matrix_row).
+    const bool tied = w.embed.data == m->data;
     if (how == How::kBlocked) m->blocked = out;
-    if (how == How::kCopy) {  // a tied embedding looks its rows up in the copy too
-      if (w.embed.data == m->data) w.embed.data = out;
-      m->data = out;
-    }
+    if (how == How::kCopy) m->data = out;
+    if (tied && how != How::kTiles) w.embed = *m;
     off += bytes(*m);
   }
   w.layout_ms = t.ms();

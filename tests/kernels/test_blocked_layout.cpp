@@ -22,6 +22,9 @@ namespace {
 
 using kernels::detail::kBlockRows;
 
+// W^T r in f32 with exact products: NMSE against float64 ~1e-14 for these sizes; 1e-12 leaves room.
+constexpr double kNmseExactSums = 1e-12;
+
 // A random bf16 weight `[m, k]` and the same weight in the blocked layout.
 struct Blocked {
   TestWeights w;
@@ -247,6 +250,48 @@ TEST(BlockedLayout, SwigluMlpMatchesThePlainLayout) {
     EXPECT_LE(nmse(blocked.data(), ref.data(), ref.size()), kNmseTerms) << "n=" << n;
   }
   kernels::set_gemm_min_work(kernels::kGemmMinWork);
+}
+
+// SLOT's gradient W^T r (matvec_t) on the blocked layout, against float64: f32 exact products, so
+// only f32 summation separates them (kNmseExactSums), on one and several blocks per thread.
+TEST(BlockedLayout, TransposedProductMatchesReference) {
+  SKIP_WITHOUT_DOT_DISPATCH();
+  std::mt19937 rng(137);
+  for (const auto& [m, k] : {std::pair<int64_t, int64_t>{64, 32}, {128, 96}, {1024, 160}}) {
+    const Blocked b(m, k, rng);
+    const std::vector<float> x = random_floats(size_t(m), rng);
+    std::vector<double> ref(size_t(k), 0.0);
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t i = 0; i < k; ++i) ref[size_t(i)] += double(x[size_t(r)]) * b.w.values[size_t(r * k + i)];
+    MatView mv = b.plain();
+    mv.blocked = b.blocked.data();
+    std::vector<float> y(size_t(k), -7.f);
+    kernels::matvec_t(x.data(), mv, y.data());
+    EXPECT_LE(nmse(y.data(), ref.data(), ref.size()), kNmseExactSums) << m << " x " << k;
+    // The kernel's own contract: it adds to acc.
+    std::vector<float> scratch(size_t(16 * k)), acc(size_t(k), 1.f);
+    kernels::detail::blocked_gemv_t_bf16(x.data(), b.blocked.data(), k, 0, m, scratch.data(), acc.data());
+    for (auto& v : ref) v += 1.0;
+    EXPECT_LE(nmse(acc.data(), ref.data(), ref.size()), kNmseExactSums) << m << " x " << k << " (kernel)";
+  }
+}
+
+// A row read back from the layout (a tied embedding's lookup) is the stored row, bit for bit, and
+// matrix_row reads it from the layout (the plain rows here are NaN).
+TEST(BlockedLayout, RowsReadBackFromTheLayout) {
+  std::mt19937 rng(139);
+  const int64_t m = 192, k = 96;
+  const Blocked b(m, k, rng);
+  std::vector<float> row(static_cast<size_t>(k));
+  for (int64_t r : {int64_t(0), int64_t(63), int64_t(64), int64_t(191)}) {
+    kernels::detail::blocked_row(b.blocked.data(), k, r, row.data());
+    EXPECT_EQ(std::memcmp(row.data(), b.w.values.data() + r * k, size_t(k) * sizeof(float)), 0) << "row " << r;
+  }
+  SKIP_WITHOUT_DOT_DISPATCH();
+  const std::vector<uint16_t> poison(size_t(m * k), 0x7fc0);
+  const MatView mv{poison.data(), DType::kBF16, m, k, nullptr, b.blocked.data()};
+  kernels::matrix_row(mv, 100, row.data());
+  EXPECT_EQ(std::memcmp(row.data(), b.w.values.data() + 100 * k, size_t(k) * sizeof(float)), 0);
 }
 
 }  // namespace

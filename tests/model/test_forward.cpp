@@ -8,6 +8,7 @@
 #include "golden.h"
 #include "kernels/matmul.h"
 #include "model/model.h"
+#include "model/weights.h"
 
 namespace slotlm {
 namespace {
@@ -113,8 +114,9 @@ TEST(ForwardPaths, Bf16BlockedLayoutMatchesReferenceAndThePlainLayout) {
       EXPECT_TRUE(inside(v->data));
     }
   }
-  EXPECT_TRUE(inside(w.lm_head.data));
-  EXPECT_FALSE(inside(w.embed.data));  // untied: its rows are looked up in the file
+  EXPECT_TRUE(w.lm_head.blocked && inside(w.lm_head.blocked));  // 256 rows
+  EXPECT_EQ(w.embed.blocked, nullptr);  // untied: its rows are looked up in the file
+  EXPECT_FALSE(inside(w.embed.data));
   const auto g = test::load_golden("tiny-qwen2-bf16", "golden_forward.json");
   const auto ids = g["prompt_ids"].get<std::vector<int32_t>>();
   const size_t n = ids.size(), d = size_t(m->d_model());
@@ -136,6 +138,33 @@ TEST(ForwardPaths, Bf16BlockedLayoutMatchesReferenceAndThePlainLayout) {
   const std::vector<double> plain(without.begin(), without.end());
   EXPECT_LE(test::max_row_rel_error(with.data(), plain, n + 3, d), kBf16RelTol);
   RecordProperty("blocked_vs_plain_rel_err", std::to_string(test::max_row_rel_error(with.data(), plain, n + 3, d)));
+}
+
+// A tied LM head laid out in blocks takes its embedding along: lookups read the layout
+// (kernels::matrix_row), and a head that does not fit is copied with its embedding pointing at the
+// copy. Weights built by hand (no file: the store reads and gives back nothing).
+TEST(ForwardPaths, TiedEmbeddingFollowsItsLaidOutHead) {
+  if (!kernels::blocked_wanted()) GTEST_SKIP() << "no blocked layout here (AMX, no AVX512-BF16, or SLOTLM_BLOCKED_LAYOUT=0)";
+  for (const int64_t vocab : {int64_t(256), int64_t(200)}) {  // 200: not whole blocks of 64 rows
+    const int64_t d = 64;
+    std::vector<uint16_t> head(size_t(vocab * d));
+    for (size_t i = 0; i < head.size(); ++i) head[i] = f32_to_bf16(float(i % 97) * 0.25f - 3.f);
+    model::Weights w;
+    w.store = std::make_unique<model::TensorStore>();
+    w.lm_head = MatView{head.data(), DType::kBF16, vocab, d};
+    w.embed = w.lm_head;
+    model::lay_out_weights(w);
+    ASSERT_GT(w.layout.size(), 0u) << vocab;
+    EXPECT_EQ(w.embed.data, w.lm_head.data) << vocab;
+    EXPECT_EQ(w.embed.blocked, w.lm_head.blocked) << vocab;
+    EXPECT_EQ(w.lm_head.blocked != nullptr, vocab % 64 == 0) << vocab;
+    std::vector<float> row(static_cast<size_t>(d)), want(static_cast<size_t>(d));
+    for (int64_t r : {int64_t(0), int64_t(77), vocab - 1}) {
+      kernels::matrix_row(w.embed, r, row.data());
+      kernels::convert_to_f32(head.data() + r * d, DType::kBF16, d, want.data());
+      EXPECT_EQ(std::memcmp(row.data(), want.data(), size_t(d) * sizeof(float)), 0) << vocab << " row " << r;
+    }
+  }
 }
 
 // With AMX the loader lays the bf16 layer matrices and LM head out for the tiles (model::lay_out_weights); prefill

@@ -33,4 +33,13 @@ void blocked_pack(const uint16_t* w, int64_t rows, int64_t k, uint16_t* out);
 void blocked_gemv_bf16(const uint16_t* xp, int64_t n, int terms, const uint16_t* wb, int64_t k, int64_t r0,
                        int64_t r1, const float* bias, float* y, int64_t ldy);
 
+// acc[i] += sum_r x[r] W[r, i] for r in [r0, r1) (multiples of 64) and i < k: the transposed
+// product (SLOT's gradient W^T r) on W in the blocked layout, f32 exact per product (the weights
+// widened, f32 FMAs). `scratch` holds 16 * k floats (per-lane partial sums, summed at the end).
+void blocked_gemv_t_bf16(const float* x, const uint16_t* wb, int64_t k, int64_t r0, int64_t r1, float* scratch,
+                         float* acc);
+
+// Row r of W (blocked layout, k columns) as f32 into out[0, k): an embedding row of a tied LM head.
+void blocked_row(const uint16_t* wb, int64_t k, int64_t r, float* out);
+
 }  // namespace slotlm::kernels::detail

@@ -68,6 +68,31 @@ void blocked_gemv(const uint16_t* xp, int64_t n, const uint16_t* wb, int64_t k, 
 
 }  // namespace
 
+void blocked_gemv_t_bf16(const float* x, const uint16_t* wb, int64_t k, int64_t r0, int64_t r1, float* scratch,
+                         float* acc) {
+  // scratch[i * 16 + lane]: the partial sum of column i over the rows r with r % 16 == lane.
+  for (int64_t i = 0; i < k; ++i) _mm512_storeu_ps(scratch + i * 16, _mm512_setzero_ps());
+  const __m512i hi = _mm512_set1_epi32(int(0xffff0000u));
+  for (int64_t r = r0; r < r1; r += kBlockRows) {
+    const uint16_t* w = wb + r * k;
+    __m512 xs[4];
+    for (int q = 0; q < 4; ++q) xs[q] = _mm512_loadu_ps(x + r + q * 16);
+    for (int64_t p = 0; p < k / 2; ++p, w += 2 * kBlockRows) {
+      for (int c = 0; c < 4; ++c)
+        _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchPairs * 2 * kBlockRows + c * 32), _MM_HINT_T0);
+      __m512 even = _mm512_loadu_ps(scratch + 2 * p * 16), odd = _mm512_loadu_ps(scratch + (2 * p + 1) * 16);
+      for (int q = 0; q < 4; ++q) {  // lanes: 16 rows; each holds W[row, 2p] (low half), W[row, 2p + 1]
+        const __m512i v = _mm512_loadu_si512(w + q * 32);
+        even = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), xs[q], even);
+        odd = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi)), xs[q], odd);
+      }
+      _mm512_storeu_ps(scratch + 2 * p * 16, even);
+      _mm512_storeu_ps(scratch + (2 * p + 1) * 16, odd);
+    }
+  }
+  for (int64_t i = 0; i < k; ++i) acc[i] += _mm512_reduce_add_ps(_mm512_loadu_ps(scratch + i * 16));
+}
+
 void blocked_gemv_bf16(const uint16_t* xp, int64_t n, int terms, const uint16_t* wb, int64_t k, int64_t r0,
                        int64_t r1, const float* bias, float* y, int64_t ldy) {
   switch (terms) {
