@@ -78,7 +78,8 @@ bool amx_enabled();
 
 // Without AMX, decode-sized products with bf16 weights (k a multiple of 32) run on AVX512-BF16 dot
 // products (isa/dot_gemv.h) with x in the same bf16 terms, when the CPU has them, the active ISA is
-// avx512 and the precision is 1 term (`fast`); a row's result does not depend on the batch. On by
+// avx512 and the precision is 1 term (`fast`); a row's result does not depend on the batch. (Weights
+// in the blocked layout, below, take the dot products at every precision whatever this says.) On by
 // default; env SLOTLM_BF16_DOT=0 or set_bf16_dot_enabled(false) keeps the FMA gemv. Not thread-safe
 // with running kernels.
 void set_bf16_dot_enabled(bool on);
