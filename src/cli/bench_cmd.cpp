@@ -172,7 +172,7 @@ void bench(BenchFlags& f) {
   std::string held = copy && layout_mib > 0 ? "the laid-out matrices held twice, " : "held once, ";
   held += w.store->residence();
   if (layout_mib > 0)
-    held += "; " + std::to_string(int(layout_mib)) + " MiB of them laid out for " + w.layout_name + " at load in " +
+    held += "; " + std::to_string(int(layout_mib)) + " MiB of them laid out as " + w.layout_name + " at load in " +
             std::to_string(int(w.layout_ms)) + " ms" + (copy ? "" : ", in huge pages, their mapped pages given back");
   std::printf("\nmemory: peak RSS %.0f MiB (weights %.0f MiB, %s), KV cache %.1f MiB per %lld-token sequence\n",
               peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), held.c_str(), kv_mib,

@@ -47,10 +47,10 @@ void add_slot_flags(CLI::App& app, CommonFlags& f) {
 }
 
 namespace {
-// " (N MiB of it laid out for AMX tiles in T ms)" when the load did that, else "".
+// " (N MiB of it laid out as AMX tiles in T ms)" when the load did that, else "".
 std::string layout_note(const model::Weights& w) {
   if (w.layout.size() == 0) return "";
-  return " (" + std::to_string(w.layout.size() >> 20) + " MiB of it laid out for " + w.layout_name + " in " +
+  return " (" + std::to_string(w.layout.size() >> 20) + " MiB of it laid out as " + w.layout_name + " in " +
          std::to_string(int(w.layout_ms)) + " ms)";
 }
 }  // namespace

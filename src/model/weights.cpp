@@ -138,7 +138,9 @@ void lay_out_weights(Weights& w) {
   if (total == 0) return;
   const Timer t;
   w.layout = PageBuffer(total, tiles ? "the AMX layout of the weights" : "the blocked layout of the weights");
-  w.layout_name = tiles ? "AMX tiles" : "oneDNN's blocks";
+  bool any_blocked = false;
+  for (const auto& [m, how] : mats) any_blocked = any_blocked || how == How::kBlocked;
+  w.layout_name = tiles ? "AMX tiles" : any_blocked ? "oneDNN's blocks" : "stored rows in huge pages";
   size_t off = 0;
   AlignedVector<uint8_t> staging;
   for (const auto& [m, how] : mats) {

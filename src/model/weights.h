@@ -45,7 +45,8 @@ struct Weights {
   // (MatView::tiles), or in oneDNN's blocked layout (MatView::blocked, with copies of the matrices
   // that do not fit it).
   PageBuffer layout;
-  const char* layout_name = "";  // "AMX tiles" or "oneDNN's blocks"
+  // "AMX tiles", "oneDNN's blocks", or "stored rows in huge pages" (nothing fit the blocks: copies)
+  const char* layout_name = "";
   double layout_ms = 0;          // how long laying them out took
 };
 
