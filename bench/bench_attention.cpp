@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "interleave.h"
 #include "kernels/attention.h"
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"  // amx_enabled
@@ -89,6 +90,40 @@ void BM_AttentionAmxVsF32(benchmark::State& st) {
   kernels::set_isa(kernels::detect_isa());
 }
 BENCHMARK(BM_AttentionAmxVsF32)
+    ->Args({512, 0})
+    ->Args({128, 384})
+    ->Args({2048, 0})
+    ->ArgNames({"n_tok", "n_past"})
+    ->Iterations(40)
+    ->UseRealTime();
+
+// args: n_tok, n_past. As BM_AttentionAmxVsF32 without AMX: attention() with bf16_products on
+// AVX512-BF16 dot products (`fast`: 1 bf16 term) vs the f32 blocked path.
+void BM_AttentionDotVsF32(benchmark::State& st) {
+  const int64_t n_tok = st.range(0), n_past = st.range(1);
+  kernels::set_isa(kernels::Isa::kAvx512);
+  kernels::set_bf16_gemm_terms(1);
+  if (!kernels::bf16_dot_enabled()) {
+    kernels::set_bf16_gemm_terms(2);
+    kernels::set_isa(kernels::detect_isa());
+    st.SkipWithError("no AVX512-BF16 here, or AMX takes these products");
+    return;
+  }
+  std::vector<float> q = random_f32(size_t(n_tok * 14 * 64), 1), out(q.size());
+  std::vector<float> k = random_f32(size_t((n_past + n_tok) * 2 * 64), 2);
+  std::vector<float> v = random_f32(k.size(), 3);
+  auto run = [&](bool bf16) {
+    return [&, bf16] {
+      const kernels::AttentionShape s{14, 2, 64, bf16};
+      kernels::attention(q.data(), n_tok, n_past, k.data(), v.data(), s, out.data());
+      benchmark::DoNotOptimize(out.data());
+    };
+  };
+  bench::interleave(st, {{"dot_bf16", run(true)}, {"f32", run(false)}});
+  kernels::set_bf16_gemm_terms(2);
+  kernels::set_isa(kernels::detect_isa());
+}
+BENCHMARK(BM_AttentionDotVsF32)
     ->Args({512, 0})
     ->Args({128, 384})
     ->Args({2048, 0})

@@ -72,17 +72,29 @@ void attention(const float* q, int64_t n_tok, int64_t n_past, const float* k, co
     attention_rowwise(q, n_tok, n_past, k, v, s, out);
     return;
   }
-  if (s.bf16_products && isa == Isa::kAvx512 && s.d_head % 32 == 0 && amx_enabled() &&
-      detail::amx_attention_available()) {
-    // bf16 products on AMX tiles; K and V are laid out once per call for every query block.
+  // bf16 products (`fast`) on AMX tiles, else on AVX512-BF16 dot products (Zen 5, 0.5B shape, 512
+  // tokens: 0.9 vs 1.7 ms per call); K and V are laid out once per call for every query block.
+  using Pack = void (*)(const float*, const float*, int64_t, int64_t, int64_t, uint16_t*, uint16_t*);
+  Pack pack = nullptr;
+  void (*run_block)(const detail::AttentionBlock&) = nullptr;
+  if (s.bf16_products && isa == Isa::kAvx512 && s.d_head % 32 == 0) {
+    if (amx_enabled() && detail::amx_attention_available()) {
+      pack = detail::amx_pack_kv;
+      run_block = detail::attention_block_amx;
+    } else if (bf16_dot_enabled()) {  // `fast` without AMX (SLOTLM_BF16_DOT=0 keeps the f32 path)
+      pack = detail::dot_pack_kv;
+      run_block = detail::attention_block_dot;
+    }
+  }
+  if (pack) {
     thread_local AlignedVector<uint16_t> kp, vp;
     const size_t n = size_t(s.n_kv_head * ((n_past + n_tok + 31) / 32 * 32) * s.d_head);
     if (kp.size() < n) {
       kp.resize(n);
       vp.resize(n);
     }
-    detail::amx_pack_kv(k, v, n_past + n_tok, s.n_kv_head, s.d_head, kp.data(), vp.data());
-    attention_blocked(detail::attention_block_amx, q, n_tok, n_past, k, v, s, out, kp.data(), vp.data());
+    pack(k, v, n_past + n_tok, s.n_kv_head, s.d_head, kp.data(), vp.data());
+    attention_blocked(run_block, q, n_tok, n_past, k, v, s, out, kp.data(), vp.data());
     return;
   }
   attention_blocked(isa == Isa::kAvx512 ? detail::attention_block_avx512

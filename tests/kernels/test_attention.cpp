@@ -216,19 +216,17 @@ TEST_P(AttentionIsa, BatchEqualsSeparateCalls) {
 // NMSE ~ 3 * (2^-9)^2 = 1.1e-5 on O(1) inputs; bound with ~9x margin. Seen: 5.4e-6 .. 1.1e-5.
 constexpr double kNmseAttentionBf16 = 1e-4;
 
-// With bf16_products (the `fast` precision of a bf16 model) and AMX, prefill attention runs on
-// tiles in bf16: checked against float64 at bf16 precision, and shown to be that path (its error
-// is far above the f32 paths'). d_head not a multiple of 32 falls back to the f32 blocked path.
-TEST(AttentionAmx, FastPrecisionMatchesReferenceAtBf16Precision) {
-  IsaGuard guard(kernels::Isa::kAvx512);
-  if (!kernels::amx_enabled()) GTEST_SKIP() << "no AMX-BF16 here (CPU, OS permission or ISA)";
-  std::mt19937 rng(13);
+// Prefill attention with bf16_products (the `fast` precision of a bf16 model) against float64 at
+// bf16 precision, shown to be a bf16 path (its error is far above the f32 paths'); d_head not a
+// multiple of 32 falls back to the f32 blocked path.
+void expect_bf16_attention(std::mt19937& rng) {
   struct Case { int64_t n_tok, n_past, group, d_head; };
   std::vector<Case> cases;
   for (int64_t group : {1, 2, 7})
     for (int64_t n_tok : {17, 100, 300})
       for (int64_t n_past : {0, 45}) cases.push_back({n_tok, n_past, group, group == 2 ? 128 : 64});
   cases.push_back({40, 3, 2, 32});
+  cases.push_back({41, 4, 2, 96});  // an odd number of keys per row; column tiles of 64 and 32
   cases.push_back({40, 3, 2, 48});  // not a multiple of 32: f32 path
   for (const Case& c : cases) {
     const kernels::AttentionShape s{2 * c.group, 2, c.d_head, true};
@@ -249,6 +247,23 @@ TEST(AttentionAmx, FastPrecisionMatchesReferenceAtBf16Precision) {
     EXPECT_LE(e, kNmseAttentionBf16) << what;
     EXPECT_GT(e, kNmseAttention) << what << ": the bf16 path did not run";
   }
+}
+
+// With AMX: on tiles.
+TEST(AttentionAmx, FastPrecisionMatchesReferenceAtBf16Precision) {
+  IsaGuard guard(kernels::Isa::kAvx512);
+  if (!kernels::amx_enabled()) GTEST_SKIP() << "no AMX-BF16 here (CPU, OS permission or ISA)";
+  std::mt19937 rng(13);
+  expect_bf16_attention(rng);
+}
+
+// Without AMX, on CPUs with AVX512-BF16 (at 1 bf16 term, `fast`): on VDPBF16PS dot products.
+TEST(AttentionDot, FastPrecisionMatchesReferenceAtBf16Precision) {
+  SKIP_WITHOUT_DOT_DISPATCH();
+  Terms one(1);
+  ASSERT_TRUE(kernels::bf16_dot_enabled());
+  std::mt19937 rng(17);
+  expect_bf16_attention(rng);
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, AttentionIsa, ::testing::ValuesIn(supported_isas()),

@@ -23,7 +23,8 @@ struct AttentionBlock {
   int64_t n_head = 0, n_kv_head = 0, d_head = 0;
   int64_t g = 0;                 // KV head
   int64_t row0 = 0, n_rows = 0;  // 1 <= n_rows <= kBlockRows
-  // attention_block_amx only: K and V as laid out by amx_pack_kv, kv_blocks = ceil(keys / 32).
+  // attention_block_amx / _dot only: K and V as laid out by amx_pack_kv / dot_pack_kv,
+  // kv_blocks = ceil(keys / 32).
   const uint16_t* kp = nullptr;
   const uint16_t* vp = nullptr;
   int64_t kv_blocks = 0;
@@ -44,5 +45,15 @@ bool amx_attention_available();
 void amx_pack_kv(const float* k, const float* v, int64_t n_keys, int64_t n_kv_head, int64_t d_head,
                  uint16_t* kp, uint16_t* vp);
 void attention_block_amx(const AttentionBlock& b);  // b.kp / b.vp / b.kv_blocks from amx_pack_kv
+
+// The AVX512-BF16 path (isa/attention_dot_avx512.cpp) for the `fast` precision on CPUs without AMX:
+// the same roundings as the AMX path (q, K, V and the probabilities to bf16), products on VDPBF16PS
+// with f32 sums. Needs d_head % 32 == 0 and bf16_dot_available().
+// K and V `[n_keys, n_kv_head, d_head]` (f32) -> kp, vp, each `[n_kv_head][ceil(n_keys / 32) * 32][d_head]`
+// bf16 elements: per head, K rows as they are, V as pairs of keys (v[2i, c], v[2i + 1, c]) per
+// column. Keys past n_keys are zero.
+void dot_pack_kv(const float* k, const float* v, int64_t n_keys, int64_t n_kv_head, int64_t d_head,
+                 uint16_t* kp, uint16_t* vp);
+void attention_block_dot(const AttentionBlock& b);  // b.kp / b.vp / b.kv_blocks from dot_pack_kv
 
 }  // namespace slotlm::kernels::detail
