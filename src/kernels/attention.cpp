@@ -14,6 +14,13 @@
 
 namespace slotlm::kernels {
 
+float* detail::block_scratch(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n + 16) buf.resize(n + 16);
+  const uintptr_t a = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - a % 64) % 64) / sizeof(float);
+}
+
 namespace {
 
 // Parallel only when there is enough work (multiply-adds of the scores) to pay for waking the

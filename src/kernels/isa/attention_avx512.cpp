@@ -141,14 +141,6 @@ void mix(int64_t rt, int64_t cv, const float* p, const float* v, int64_t ldv, Ke
   }
 }
 
-// 64-byte aligned scratch of at least n floats, one per thread, grown as needed.
-float* scratch(size_t n) {
-  thread_local std::vector<float> buf;
-  if (buf.size() < n + 16) buf.resize(n + 16);
-  const uintptr_t a = reinterpret_cast<uintptr_t>(buf.data());
-  return buf.data() + ((64 - a % 64) % 64) / sizeof(float);
-}
-
 }  // namespace
 
 void attention_block_avx512(const AttentionBlock& b) {
@@ -164,7 +156,7 @@ void attention_block_avx512(const AttentionBlock& b) {
     lim[r] = int32_t(b.n_past + i + 1);
   }
   const int64_t n_min = lim[0], n_max = lim[n_rows - 1];
-  float* qt = scratch(size_t(d * kBlockRows + n_max * kBlockRows));  // [d, 32] then s [n_max, 32]
+  float* qt = block_scratch(size_t(d * kBlockRows + n_max * kBlockRows));  // [d, 32] then s [n_max, 32]
   float* s = qt + d * kBlockRows;
 
   const float scale = 1.f / std::sqrt(float(d));

@@ -3,6 +3,7 @@
 // with one implementation per ISA (isa/attention_avx512.cpp, ref/attention_blocked_ref.cpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace slotlm::kernels::detail {
@@ -29,6 +30,10 @@ struct AttentionBlock {
   const uint16_t* vp = nullptr;
   int64_t kv_blocks = 0;
 };
+
+// 64-byte aligned scratch of at least n floats, one per thread, grown as needed and kept for later
+// calls (attention.cpp): the block kernels' working rows (a thread runs one block at a time).
+float* block_scratch(size_t n);
 
 // Both are thread-safe: per-thread scratch, grown as needed and kept for later calls.
 void attention_block_avx512(const AttentionBlock& b);    // -mavx512f/bw/vl -mfma

@@ -105,14 +105,6 @@ void mix(int64_t rt, int64_t cv, const int32_t* p2, const uint16_t* vp, int64_t 
   }
 }
 
-// 64-byte aligned scratch of at least n floats, one per thread, grown as needed.
-float* scratch(size_t n) {
-  thread_local std::vector<float> buf;
-  if (buf.size() < n + 16) buf.resize(n + 16);
-  const uintptr_t a = reinterpret_cast<uintptr_t>(buf.data());
-  return buf.data() + ((64 - a % 64) % 64) / sizeof(float);
-}
-
 }  // namespace
 
 void dot_pack_kv(const float* k, const float* v, int64_t n_keys, int64_t n_kv_head, int64_t d_head, uint16_t* kp,
@@ -148,7 +140,7 @@ void attention_block_dot(const AttentionBlock& b) {
   }
   const int64_t n_min = lim[0], n_max = lim[n_rows - 1], n_pairs = (n_max + 1) / 2;
   // q2 `[pairs, 32]` pairs of bf16, s `[n_max, 32]` f32, p2 `[n_pairs, 32]` pairs of bf16.
-  float* buf = scratch(size_t(pairs * kBlockRows + n_max * kBlockRows + n_pairs * kBlockRows));
+  float* buf = block_scratch(size_t(pairs * kBlockRows + n_max * kBlockRows + n_pairs * kBlockRows));
   auto* q2 = reinterpret_cast<int32_t*>(buf);
   float* s = buf + pairs * kBlockRows;
   auto* p2 = reinterpret_cast<int32_t*>(s + n_max * kBlockRows);
