@@ -145,7 +145,8 @@ TEST(ForwardPaths, Bf16BlockedLayoutMatchesReferenceAndThePlainLayout) {
 // copy. Weights built by hand (no file: the store reads and gives back nothing).
 TEST(ForwardPaths, TiedEmbeddingFollowsItsLaidOutHead) {
   if (!kernels::blocked_wanted()) GTEST_SKIP() << "no blocked layout here (AMX, no AVX512-BF16, or SLOTLM_BLOCKED_LAYOUT=0)";
-  for (const int64_t vocab : {int64_t(256), int64_t(200)}) {  // 200: not whole blocks of 64 rows
+  // 200: not whole blocks of 64 rows; 40000: 5 MB, read in two pieces by the threads.
+  for (const int64_t vocab : {int64_t(256), int64_t(200), int64_t(40000)}) {
     const int64_t d = 64;
     std::vector<uint16_t> head(size_t(vocab * d));
     for (size_t i = 0; i < head.size(); ++i) head[i] = f32_to_bf16(float(i % 97) * 0.25f - 3.f);
@@ -159,7 +160,7 @@ TEST(ForwardPaths, TiedEmbeddingFollowsItsLaidOutHead) {
     EXPECT_EQ(w.embed.blocked, w.lm_head.blocked) << vocab;
     EXPECT_EQ(w.lm_head.blocked != nullptr, vocab % 64 == 0) << vocab;
     std::vector<float> row(static_cast<size_t>(d)), want(static_cast<size_t>(d));
-    for (int64_t r : {int64_t(0), int64_t(77), vocab - 1}) {
+    for (int64_t r : {int64_t(0), int64_t(77), vocab / 2 + 3, vocab - 1}) {
       kernels::matrix_row(w.embed, r, row.data());
       kernels::convert_to_f32(head.data() + r * d, DType::kBF16, d, want.data());
       EXPECT_EQ(std::memcmp(row.data(), want.data(), size_t(d) * sizeof(float)), 0) << vocab << " row " << r;
