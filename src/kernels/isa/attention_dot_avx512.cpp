@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/isa/attention_blocked.h"
+#include "kernels/isa/attention_tile_avx512.h"
 #include "kernels/isa/exp_avx512.h"
 
 namespace slotlm::kernels::detail {
@@ -48,17 +49,7 @@ inline void score_tile(const int32_t* q2, int64_t pairs, const uint16_t* kj, int
       acc[t][1] = _mm512_dpbf16_ps(acc[t][1], q1, kb);
     }
   }
-  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
-  for (int t = 0; t < J; ++t)
-    for (int h = 0; h < 2; ++h) {
-      __m512 a = acc[t][h];
-      if (need_mask) {
-        const __mmask16 keep = _mm512_cmpgt_epi32_mask(lim[h], _mm512_set1_epi32(int(j0 + t)));
-        a = _mm512_mask_blend_ps(keep, neg_inf, a);
-      }
-      mx[h] = _mm512_max_ps(mx[h], a);
-      _mm512_store_ps(s + t * kBlockRows + h * kLanes, a);
-    }
+  store_scores<J>(acc, j0, need_mask, lim, s, mx);
 }
 
 // out rows o[t] (t < RT), columns [c0, c0 + 16 * CV): o[t][c] (+)= sum over key pairs [i0, i1) of
@@ -190,12 +181,8 @@ void attention_block_dot(const AttentionBlock& b) {
   // P.V in row tiles of near-equal size (<= 6), each over the key pairs its last row sees, in
   // chunks of kMixKeys keys.
   const uint16_t* vg = b.vp + b.g * keys * d;
-  const int64_t n_tiles = (n_rows + kMixRows - 1) / kMixRows;
   int64_t tile_r0[kBlockRows + 1];
-  for (int64_t t = 0, r0 = 0; t <= n_tiles; ++t) {
-    tile_r0[t] = r0;
-    if (t < n_tiles) r0 += (n_rows - r0) / (n_tiles - t);
-  }
+  const int64_t n_tiles = split_row_tiles(n_rows, kMixRows, tile_r0);
   for (int64_t j0 = 0; j0 < n_max; j0 += kMixKeys)
     for (int64_t t = 0; t < n_tiles; ++t) {
       const int64_t r0 = tile_r0[t], rt = tile_r0[t + 1] - r0, n_j = lim[r0 + rt - 1];
