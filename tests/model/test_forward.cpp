@@ -67,6 +67,21 @@ TEST_P(ForwardGolden, TokenByTokenEqualsBatchedPrefill) {
   EXPECT_LE(test::max_row_rel_error(stepped.data(), ref, n, d), 1e-5);
 }
 
+// Hidden states of `ids` prefilled (forced onto the GEMM, whatever the shapes) and then of `steps`
+// decode steps fed ids[0 .. steps) (the gemv path): `[ids.size() + steps, d_model]`.
+std::vector<float> prefill_and_decode(const model::Model& m, const std::vector<int32_t>& ids, size_t steps) {
+  const size_t n = ids.size(), d = size_t(m.d_model());
+  kernels::set_gemm_min_work(0);
+  auto cache = m.new_cache(int64_t(n + steps));
+  model::Workspace ws;
+  std::vector<float> hidden((n + steps) * d);
+  m.forward(ids, cache, ws, hidden.data());
+  for (size_t i = 0; i < steps; ++i)
+    m.forward(std::span<const int32_t>(&ids[i], 1), cache, ws, hidden.data() + (n + i) * d);
+  kernels::set_gemm_min_work(kernels::kGemmMinWork);
+  return hidden;
+}
+
 // The bf16 checkpoint's 20-token prefill on each matrix-product path (forced on its small shapes):
 // slotlm's gemv, oneDNN, and the AMX tiles where the CPU has them. Each stays within the bf16 bound.
 TEST(ForwardPaths, Bf16PrefillMatchesReferenceOnEveryMatmulPath) {
@@ -122,14 +137,7 @@ TEST(ForwardPaths, Bf16BlockedLayoutMatchesReferenceAndThePlainLayout) {
   const size_t n = ids.size(), d = size_t(m->d_model());
   auto run = [&](bool blocked) {
     kernels::set_blocked_enabled(blocked);
-    kernels::set_gemm_min_work(0);
-    auto cache = m->new_cache(int64_t(n + 3));
-    model::Workspace ws;
-    std::vector<float> hidden((n + 3) * d);
-    m->forward(ids, cache, ws, hidden.data());
-    for (size_t i = 0; i < 3; ++i)  // decode steps: the gemv path
-      m->forward(std::span<const int32_t>(&ids[i], 1), cache, ws, hidden.data() + (n + i) * d);
-    kernels::set_gemm_min_work(kernels::kGemmMinWork);
+    std::vector<float> hidden = prefill_and_decode(*m, ids, 3);
     kernels::set_blocked_enabled(true);
     return hidden;
   };
@@ -179,17 +187,9 @@ TEST(ForwardPaths, Bf16TileLayoutGivesThePlainLayoutsBits) {
   EXPECT_NE(m->weights().lm_head.tiles, nullptr);
   EXPECT_EQ(m->weights().embed.tiles, nullptr);  // rows are looked up in the file's layout
   const auto ids = test::load_golden("tiny-qwen2-bf16", "golden_forward.json")["prompt_ids"].get<std::vector<int32_t>>();
-  const size_t n = ids.size(), d = size_t(m->d_model());
   auto run = [&](bool tiles) {
     kernels::set_amx_tiles_enabled(tiles);
-    kernels::set_gemm_min_work(0);
-    auto cache = m->new_cache(int64_t(n + 3));
-    model::Workspace ws;
-    std::vector<float> hidden((n + 3) * d);
-    m->forward(ids, cache, ws, hidden.data());
-    for (size_t i = 0; i < 3; ++i)  // decode steps: the gemv path
-      m->forward(std::span<const int32_t>(&ids[i], 1), cache, ws, hidden.data() + (n + i) * d);
-    kernels::set_gemm_min_work(kernels::kGemmMinWork);
+    std::vector<float> hidden = prefill_and_decode(*m, ids, 3);
     kernels::set_amx_tiles_enabled(true);
     return hidden;
   };
