@@ -152,6 +152,34 @@ TEST_P(SiluIsa, ExpShiftedAndMaxMatchReference) {
   }
 }
 
+// argmax: the first of the largest, at every position relative to the SIMD lanes and tails,
+// among negatives and -inf, and past a NaN (skipped, as the running comparison did).
+TEST_P(SiluIsa, ArgmaxIsTheFirstLargest) {
+  IsaGuard guard(GetParam());
+  std::mt19937 rng(9);
+  for (int64_t n : {1, 2, 15, 16, 17, 33, 1000, 151936}) {
+    for (int64_t at : {int64_t(0), n / 2, n - 1}) {
+      std::vector<float> x = random_floats(size_t(n), rng, 30.f);
+      for (float& v : x) v = -100.f - std::abs(v);  // all negative, below the largest
+      x[size_t(at)] = 5.f;
+      if (at + 3 < n) x[size_t(at + 3)] = 5.f;  // a tie after it: the first one counts
+      EXPECT_EQ(kernels::argmax(x.data(), n), at) << "n=" << n;
+      if (n > 2 && at > 0) {
+        x[0] = -std::numeric_limits<float>::infinity();
+        x[size_t(at - 1)] = std::numeric_limits<float>::quiet_NaN();
+        EXPECT_EQ(kernels::argmax(x.data(), n), at) << "n=" << n << " with a NaN before the largest";
+      }
+      if (at + 16 < n) {  // a NaN in the largest one's SIMD lane, after it
+        x[size_t(at + 16)] = std::numeric_limits<float>::quiet_NaN();
+        EXPECT_EQ(kernels::argmax(x.data(), n), at) << "n=" << n << " with a NaN after the largest";
+      }
+    }
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> lead = {nan, 1.f, 3.f, 2.f};
+  EXPECT_EQ(kernels::argmax(lead.data(), 4), 2);
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, SiluIsa, ::testing::ValuesIn(supported_isas()), [](const auto& info) {
   return std::string(kernels::isa_name(info.param));
 });
