@@ -78,6 +78,7 @@ std::vector<GenerateResult> generate_batch(const model::Model& m, std::span<cons
     res[i].timings.n_prompt = n_prompt;
     s.history.assign(it.prompt.begin(), it.prompt.end());
     s.history.reserve(size_t(n_prompt + s.n_predict));
+    res[i].tokens.reserve(size_t(s.n_predict));  // the decode loop allocates nothing
     if (it.opt.delta) {
       res[i].slot = slot::SlotResult{};
       res[i].slot->delta = *it.opt.delta;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "kernels/attention.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <xmmintrin.h>
@@ -154,6 +156,18 @@ void attention_rowwise_batch(std::span<const AttentionSeq> seqs, const Attention
   const int64_t per_item = H * (d + 2);
   const int64_t cap = std::max<int64_t>(1, kMaxPartialBytes / int64_t(sizeof(float)) / per_item);
   thread_local AlignedVector<float> part;
+  int64_t ctx_items = 0;  // items of every row at its cache's capacity
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const AttentionSeq& a = seqs[size_t(seq[size_t(r)])];
+    ctx_items += (std::max(a.n_ctx, a.n_past + tok[size_t(r)] + 1) + kKeyBlock - 1) / kKeyBlock;
+  }
+  if (part.size() < size_t(std::min(ctx_items, cap) * per_item)) part.resize(size_t(std::min(ctx_items, cap) * per_item));
+  // Each thread's scores of one key block, in one buffer of the calling thread: a thread's own
+  // buffer would be allocated on the step where the context first grows past kMinThreadWork.
+  const size_t per_thread = size_t(group * kKeyBlock);
+  thread_local AlignedVector<float> scores;
+  if (scores.size() < per_thread * size_t(omp_get_max_threads())) scores.resize(per_thread * size_t(omp_get_max_threads()));
+  float* const scores0 = scores.data();  // the region's threads must not name the thread_local
   const int64_t *fp = first.data(), *sp = seq.data(), *tp = tok.data();
   for (int64_t r0 = 0, r1; r0 < n_rows; r0 = r1) {
     r1 = r0 + 1;
@@ -163,9 +177,7 @@ void attention_rowwise_batch(std::span<const AttentionSeq> seqs, const Attention
     float* pp = part.data();
 #pragma omp parallel if (work >= kMinThreadWork)
     {
-      thread_local std::vector<float> scores;
-      if (scores.size() < size_t(group * kKeyBlock)) scores.resize(size_t(group * kKeyBlock));
-      float* sc = scores.data();
+      float* sc = scores0 + per_thread * size_t(omp_get_thread_num());
 #pragma omp for schedule(dynamic, 1)
       for (int64_t it = 0; it < n_items; ++it) {
         const int64_t item = item0 + it;

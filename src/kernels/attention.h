@@ -43,6 +43,9 @@ struct AttentionSeq {
   const float* k = nullptr;
   const float* v = nullptr;
   float* out = nullptr;
+  // Keys the sequence's cache can hold: decode sizes its buffers for them on the first call, so
+  // a later step that reaches a new key block allocates nothing. 0: only what this call needs.
+  int64_t n_ctx = 0;
 };
 // attention() for each sequence (same shape), with the same results. When every one takes the
 // rowwise path (batched decode), all their work items run in one parallel region: one thread

@@ -61,8 +61,8 @@ void Model::forward(std::span<const int32_t> tokens, KvCache& cache, Workspace& 
 void Model::forward_batch(std::span<const int32_t> tokens, std::span<KvCache* const> caches, Workspace& ws,
                           float* hidden) const {
   if (tokens.size() != caches.size()) fail("forward_batch: ", tokens.size(), " tokens for ", caches.size(), " caches");
-  std::vector<Segment> segs;
-  segs.reserve(caches.size());
+  thread_local std::vector<Segment> segs;  // kept: no allocation per decode step
+  segs.clear();
   for (KvCache* c : caches) segs.push_back({c, 1});
   run_layers(tokens, segs, ws, hidden);
 }
@@ -124,7 +124,8 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
       const int64_t n_past = kv.n_past();
       std::copy_n(ws.k.data() + row * kv_dim, sg.n_tok * kv_dim, kv.k(l) + n_past * kv_dim);
       std::copy_n(ws.v.data() + row * kv_dim, sg.n_tok * kv_dim, kv.v(l) + n_past * kv_dim);
-      att_seqs.push_back({ws.q.data() + row * q_dim, sg.n_tok, n_past, kv.k(l), kv.v(l), ws.att.data() + row * q_dim});
+      att_seqs.push_back({ws.q.data() + row * q_dim, sg.n_tok, n_past, kv.k(l), kv.v(l), ws.att.data() + row * q_dim,
+                          kv.n_ctx()});
       row += sg.n_tok;
     }
     kernels::attention_batch(att_seqs, shape);
