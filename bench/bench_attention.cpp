@@ -6,8 +6,6 @@
 // Run: ./build/bench/bench_attention [--benchmark_filter=..]
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
-#include <chrono>
 #include <random>
 #include <vector>
 
@@ -62,31 +60,33 @@ BENCHMARK(BM_AttentionPath)
     ->UseRealTime()
     ->ArgNames({"n_tok", "n_past", "path", "isa"});
 
-// args: n_tok, n_past. attention() on AVX-512 with bf16_products (AMX tiles, the `fast` precision)
-// and without (f32 blocked path), alternating every iteration; counters: median ms of each.
-void BM_AttentionAmxVsF32(benchmark::State& st) {
+// attention() at the 0.5B shape with bf16_products (counter `<bf16_name>_ms`) and without (the
+// f32 blocked path, `f32_ms`), alternating every iteration (bench::interleave): median ms of each.
+void attention_bf16_vs_f32(benchmark::State& st, const char* bf16_name) {
   const int64_t n_tok = st.range(0), n_past = st.range(1);
+  std::vector<float> q = random_f32(size_t(n_tok * 14 * 64), 1), out(q.size());
+  std::vector<float> k = random_f32(size_t((n_past + n_tok) * 2 * 64), 2);
+  std::vector<float> v = random_f32(k.size(), 3);
+  auto run = [&](bool bf16) {
+    return [&, bf16] {
+      const kernels::AttentionShape s{14, 2, 64, bf16};
+      kernels::attention(q.data(), n_tok, n_past, k.data(), v.data(), s, out.data());
+      benchmark::DoNotOptimize(out.data());
+    };
+  };
+  bench::interleave(st, {{bf16_name, run(true)}, {"f32", run(false)}});
+}
+
+// args: n_tok, n_past. attention() on AVX-512 with bf16_products on AMX tiles (the `fast`
+// precision) vs the f32 blocked path.
+void BM_AttentionAmxVsF32(benchmark::State& st) {
   kernels::set_isa(kernels::Isa::kAvx512);
   if (!kernels::amx_enabled()) {
     kernels::set_isa(kernels::detect_isa());
     st.SkipWithError("no AMX-BF16 here");
     return;
   }
-  std::vector<float> q = random_f32(size_t(n_tok * 14 * 64), 1), out(q.size());
-  std::vector<float> k = random_f32(size_t((n_past + n_tok) * 2 * 64), 2);
-  std::vector<float> v = random_f32(k.size(), 3);
-  std::vector<double> ms[2];
-  for (auto _ : st)
-    for (int f32 = 0; f32 < 2; ++f32) {
-      const kernels::AttentionShape s{14, 2, 64, f32 == 0};
-      const auto t0 = std::chrono::steady_clock::now();
-      kernels::attention(q.data(), n_tok, n_past, k.data(), v.data(), s, out.data());
-      ms[f32].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      benchmark::DoNotOptimize(out.data());
-    }
-  for (auto& m : ms) std::sort(m.begin(), m.end());
-  st.counters["amx_bf16_ms"] = ms[0][ms[0].size() / 2];
-  st.counters["f32_ms"] = ms[1][ms[1].size() / 2];
+  attention_bf16_vs_f32(st, "amx_bf16");
   kernels::set_isa(kernels::detect_isa());
 }
 BENCHMARK(BM_AttentionAmxVsF32)
@@ -100,7 +100,6 @@ BENCHMARK(BM_AttentionAmxVsF32)
 // args: n_tok, n_past. As BM_AttentionAmxVsF32 without AMX: attention() with bf16_products on
 // AVX512-BF16 dot products (`fast`: 1 bf16 term) vs the f32 blocked path.
 void BM_AttentionDotVsF32(benchmark::State& st) {
-  const int64_t n_tok = st.range(0), n_past = st.range(1);
   kernels::set_isa(kernels::Isa::kAvx512);
   kernels::set_bf16_gemm_terms(1);
   if (!kernels::bf16_dot_enabled()) {
@@ -109,17 +108,7 @@ void BM_AttentionDotVsF32(benchmark::State& st) {
     st.SkipWithError("no AVX512-BF16 here, or AMX takes these products");
     return;
   }
-  std::vector<float> q = random_f32(size_t(n_tok * 14 * 64), 1), out(q.size());
-  std::vector<float> k = random_f32(size_t((n_past + n_tok) * 2 * 64), 2);
-  std::vector<float> v = random_f32(k.size(), 3);
-  auto run = [&](bool bf16) {
-    return [&, bf16] {
-      const kernels::AttentionShape s{14, 2, 64, bf16};
-      kernels::attention(q.data(), n_tok, n_past, k.data(), v.data(), s, out.data());
-      benchmark::DoNotOptimize(out.data());
-    };
-  };
-  bench::interleave(st, {{"dot_bf16", run(true)}, {"f32", run(false)}});
+  attention_bf16_vs_f32(st, "dot_bf16");
   kernels::set_bf16_gemm_terms(2);
   kernels::set_isa(kernels::detect_isa());
 }
