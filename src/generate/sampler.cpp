@@ -102,40 +102,26 @@ double Sampler::sum_e(int64_t n_vocab) const {
   return s;
 }
 
-int32_t Sampler::sample(float* logits, int64_t n_vocab, std::span<const int32_t> history) {
-  if (p_.repeat_penalty != 1.0) apply_repeat_penalty(logits, n_vocab, history);
-  if (p_.temperature == 0.0) return int32_t(kernels::argmax(logits, n_vocab));
-  // Temperature in f32, as HF's `scores / temperature`; then e = exp(logit - max), the
-  // probabilities up to their normaliser (which the cuts below never need).
-  const float t = float(p_.temperature);
-  for (int64_t i = 0; i < n_vocab; ++i) logits[i] /= t;
-  max_logit_ = kernels::max_value(logits, n_vocab);
-  e_.resize(size_t(n_vocab));
-  kernels::exp_shifted(logits, n_vocab, max_logit_, e_.data());
-  const bool top_k = p_.top_k > 0 && p_.top_k < n_vocab;
-  if (!top_k && p_.top_p >= 1.0 && p_.min_p <= 0.0) {
-    // Nothing cut: draw over the vocabulary in id order, which needs no ranking. The total is a
-    // vectorised sum, the walk a sequential one; if their roundings differ and the walk ends short
-    // of x (~1e-16 of draws), it takes the last id with a non-zero probability.
-    const double x = std::uniform_real_distribution<double>(0.0, sum_e(n_vocab))(rng_);
-    double cum = 0;
-    for (int64_t i = 0; i < n_vocab; ++i) {
-      cum += double(e_[size_t(i)]);
-      if (x < cum) return int32_t(i);
-    }
-    for (int64_t i = n_vocab - 1; i > 0; --i)
-      if (e_[size_t(i)] > 0) return int32_t(i);
-    return 0;
+int32_t Sampler::draw_by_id(int64_t n_vocab) {
+  // The total is a vectorised sum, the walk a sequential one; if their roundings differ and the
+  // walk ends short of x (~1e-16 of draws), it takes the last id with a non-zero probability.
+  const double x = std::uniform_real_distribution<double>(0.0, sum_e(n_vocab))(rng_);
+  double cum = 0;
+  for (int64_t i = 0; i < n_vocab; ++i) {
+    cum += double(e_[size_t(i)]);
+    if (x < cum) return int32_t(i);
   }
-  n_ranked_ = sorted_ = band_first_ = 0;
-  band_ = 0;
-  band_top_ = std::numeric_limits<float>::infinity();
-  if (!ranked(logits, n_vocab, 0)) return int32_t(kernels::argmax(logits, n_vocab));  // no finite logit
+  for (int64_t i = n_vocab - 1; i > 0; --i)
+    if (e_[size_t(i)] > 0) return int32_t(i);
+  return 0;
+}
+
+size_t Sampler::kept_prefix(const float* logits, int64_t n_vocab) {
   auto e_of = [&](size_t n) { return double(e_[size_t(ranked_[n].second)]); };
   // top-k: the first k of the ranking, which then normalise over themselves; else all of them.
   size_t keep = size_t(n_vocab);
   double norm = 0;
-  if (top_k) {
+  if (p_.top_k > 0 && p_.top_k < n_vocab) {
     keep = ranked(logits, n_vocab, size_t(p_.top_k) - 1) ? size_t(p_.top_k) : sorted_;
     for (size_t n = 0; n < keep; ++n) norm += e_of(n);
   } else {
@@ -157,14 +143,32 @@ int32_t Sampler::sample(float* logits, int64_t n_vocab, std::span<const int32_t>
     while (n < keep && ranked(logits, n_vocab, n) && e_of(n) >= cut) ++n;
     keep = n;
   }
+  return std::min(keep, sorted_);  // every kept candidate has been ranked by now
+}
+
+int32_t Sampler::sample(float* logits, int64_t n_vocab, std::span<const int32_t> history) {
+  if (p_.repeat_penalty != 1.0) apply_repeat_penalty(logits, n_vocab, history);
+  if (p_.temperature == 0.0) return int32_t(kernels::argmax(logits, n_vocab));
+  // Temperature in f32, as HF's `scores / temperature`; then e = exp(logit - max), the
+  // probabilities up to their normaliser (which the cuts never need).
+  const float t = float(p_.temperature);
+  for (int64_t i = 0; i < n_vocab; ++i) logits[i] /= t;
+  max_logit_ = kernels::max_value(logits, n_vocab);
+  e_.resize(size_t(n_vocab));
+  kernels::exp_shifted(logits, n_vocab, max_logit_, e_.data());
+  if (!(p_.top_k > 0 && p_.top_k < n_vocab) && p_.top_p >= 1.0 && p_.min_p <= 0.0) return draw_by_id(n_vocab);
+  n_ranked_ = sorted_ = band_first_ = 0;
+  band_ = 0;
+  band_top_ = std::numeric_limits<float>::infinity();
+  if (!ranked(logits, n_vocab, 0)) return int32_t(kernels::argmax(logits, n_vocab));  // no finite logit
   // Draw from the kept prefix, walking it in rank order (summed in the order of its total).
+  const size_t keep = kept_prefix(logits, n_vocab);
   double total = 0;
-  keep = std::min(keep, sorted_);  // every kept candidate has been ranked by now
-  for (size_t n = 0; n < keep; ++n) total += e_of(n);
+  for (size_t n = 0; n < keep; ++n) total += double(e_[size_t(ranked_[n].second)]);
   const double x = std::uniform_real_distribution<double>(0.0, total)(rng_);
   double cum = 0;
   for (size_t n = 0; n < keep; ++n) {
-    cum += e_of(n);
+    cum += double(e_[size_t(ranked_[n].second)]);
     if (x < cum) return ranked_[n].second;
   }
   return ranked_[keep - 1].second;

@@ -43,6 +43,10 @@ class Sampler {
   void apply_repeat_penalty(float* logits, int64_t n_vocab, std::span<const int32_t> history);
   // Appends the next band of the ranking to ranked_ (unsorted); false once every id is in.
   bool extend_ranking(const float* logits, int64_t n_vocab);
+  // The draw when nothing is cut: over the vocabulary in id order (no ranking needed).
+  int32_t draw_by_id(int64_t n_vocab);
+  // How many candidates of the ranking top-k, top-p and min-p keep (ranking as far as they look).
+  size_t kept_prefix(const float* logits, int64_t n_vocab);
   // sum_i e_[i] in double, vectorised.
   double sum_e(int64_t n_vocab) const;
   // Extends the ranking until its first n + 1 candidates are in order; false if it never will
