@@ -123,6 +123,8 @@ std::vector<GenerateResult> generate_batch(const model::Model& m, std::span<cons
   std::vector<model::KvCache*> caches;
   std::vector<size_t> still;  // reused: nothing is allocated per token once the buffers have grown
   still.reserve(B);
+  std::vector<int32_t> picked;
+  picked.reserve(B);
   Timer t;
   while (!active.empty()) {
     const int64_t n = int64_t(active.size());
@@ -130,6 +132,14 @@ std::vector<GenerateResult> generate_batch(const model::Model& m, std::span<cons
       if (const float* delta = seqs[active[size_t(k)]].delta)
         for (int64_t j = 0; j < d; ++j) h[size_t(k * d + j)] += delta[j];
     m.lm_head(h.data(), n, logits.data());
+    // Each sequence's sampler reads only its own logits row and history: they run in parallel,
+    // then stops and callbacks go in order.
+    picked.resize(size_t(n));
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int64_t k = 0; k < n; ++k) {
+      const size_t i = active[size_t(k)];
+      picked[size_t(k)] = samplers[i].sample(logits.data() + k * V, V, seqs[i].history);
+    }
     still.clear();
     next.clear();
     caches.clear();
@@ -137,7 +147,7 @@ std::vector<GenerateResult> generate_batch(const model::Model& m, std::span<cons
       const size_t i = active[size_t(k)];
       Sequence& s = seqs[i];
       GenerateResult& r = res[i];
-      const int32_t id = samplers[i].sample(logits.data() + k * V, V, s.history);
+      const int32_t id = picked[size_t(k)];
       if (std::find(s.stop.begin(), s.stop.end(), id) != s.stop.end()) {
         r.finish = FinishReason::kStop;
         continue;

@@ -151,12 +151,17 @@ namespace {
 TEST(GenerateBatch, EqualsSeparateRunsWithOwnDeltas) {
   auto m = model::Model::load(test::data_path("tiny-qwen2"));
   const std::vector<std::vector<int32_t>> prompts = {
-      {144, 55, 15, 189, 153, 34, 160, 133}, {9, 200, 31}, {77, 4, 150, 150, 88, 12, 19, 240, 3, 5, 6}};
+      {144, 55, 15, 189, 153, 34, 160, 133}, {9, 200, 31}, {77, 4, 150, 150, 88, 12, 19, 240, 3, 5, 6}, {7, 8}};
   std::vector<gen::BatchItem> items;
   for (size_t i = 0; i < prompts.size(); ++i) {
     gen::GenerateOptions o;
     o.n_predict = 10 + int64_t(i) * 4;  // different lengths: sequences leave the batch at different steps
-    o.slot.steps = i == 1 ? 0 : 3;      // SLOT on two of them, one delta each
+    o.slot.steps = i == 1 ? 0 : 3;      // SLOT on some of them, one delta each
+    if (i >= 2) {  // seeded samplers (the batch samples its sequences in parallel)
+      o.sampling.temperature = 0.9;
+      o.sampling.top_p = 0.95;
+      o.sampling.seed = 100 + i;
+    }
     items.push_back({prompts[i], o, {}});
   }
   const auto batch = gen::generate_batch(*m, items);
