@@ -19,11 +19,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "core/aligned.h"
 #include "kernels/dispatch.h"
+#include "kernels/isa/amx_intrinsics.h"
 #include "kernels/isa/bf16_avx512.h"
 #include "kernels/isa/transpose_avx512.h"
 
@@ -71,6 +74,7 @@ namespace {
 void block(const uint16_t* a, int64_t lda, int64_t term_stride, int terms, const uint16_t* wp, int64_t kc,
            const float* bias, bool accumulate, float* y, int64_t ldy) {
   const int64_t ys = ldy * int64_t(sizeof(float));
+  tile_barrier();  // the packed weights and activations are written before the tiles load them
   if (accumulate) {
     _tile_loadd(0, y, ys);
     _tile_loadd(1, y + 16, ys);
@@ -118,16 +122,24 @@ void block(const uint16_t* a, int64_t lda, int64_t term_stride, int terms, const
   _tile_stored(1, y + 16, ys);
   _tile_stored(2, y + 16 * ldy, ys);
   _tile_stored(3, y + 16 * ldy + 16, ys);
+  tile_barrier();  // and y is stored before anything reads it
 }
 
 }  // namespace
 
 bool amx_available() {
   static const bool ok = [] {
+#ifdef SLOTLM_AMX_EMULATION  // tile instructions in software (amx_intrinsics.h), when asked for
+    const char* e = std::getenv("SLOTLM_AMX_EMULATE");
+    return e && std::string_view(e) == "1" && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bf16");
+#else
     if (!__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("amx-bf16") ||
         !__builtin_cpu_supports("avx512f"))
       return false;
     return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#endif
   }();
   return ok;
 }

@@ -22,6 +22,7 @@
 #include <algorithm>
 
 #include "kernels/isa/amx_gemm.h"
+#include "kernels/isa/amx_intrinsics.h"
 #include "kernels/isa/bf16_avx512.h"
 #include "kernels/isa/transpose_avx512.h"
 
@@ -70,10 +71,6 @@ namespace {
 // thread. Two threads from DRAM, 16 rows, one product per tile, per thread: 10.6-12.1 GB/s with 4,
 // 10.4-11.1 with 8, 6.5-10.9 without.
 constexpr int64_t kPrefetchChunks = 4;
-
-// The asm statements behind the tile intrinsics declare no memory effects: this barrier keeps the
-// packed x written before the first tile load and the stored accumulators before they are read.
-inline void barrier() { asm volatile("" ::: "memory"); }
 
 // The 16 rows of `a` (stride ldw) at chunk `pc`, or past the block's end the next block's rows.
 inline void prefetch_chunk(const uint16_t* a, int64_t ldw, int64_t pc, int64_t chunks) {
@@ -187,7 +184,7 @@ void rows32_tiles(const uint16_t* xa, const uint16_t* wt, int64_t chunks, float*
 void amx_gemv_tiles_bf16(const uint16_t* xa, int64_t n, int terms, const uint16_t* wt, int64_t rows, int64_t k,
                          const float* bias, float* y, int64_t ldy) {
   const int64_t nb = amx_gemv_col_tiles(n, terms), chunks = k / 32;
-  barrier();
+  tile_barrier();
   amx_load_tile_config();
   alignas(64) float c[3 * 2 * 16 * 16];  // [x row tile][half][x row][weight row]
   for (int64_t r = 0; r < rows; r += 32) {
@@ -198,7 +195,7 @@ void amx_gemv_tiles_bf16(const uint16_t* xa, int64_t n, int terms, const uint16_
       rows32_tiles<2>(xa, blk, chunks, c);
     else
       rows32_tiles<3>(xa, blk, chunks, c);
-    barrier();
+    tile_barrier();
     for (int64_t i = 0; i < 32; ++i) {
       const float b = bias ? bias[r + i] : 0.f;
       const float* ci = c + (i / 16) * 256 + i % 16;
@@ -216,7 +213,7 @@ void amx_gemv_bf16(const uint16_t* xp, int64_t n, int terms, const uint16_t* w, 
                    int64_t k, const float* bias, float* y, int64_t ldy) {
   static_assert(kAmxGemvRows * 3 <= 3 * 16, "16 rows of 3 terms fill at most 3 column tiles");
   const int64_t nb = amx_gemv_col_tiles(n, terms), chunks = k / 32;
-  barrier();
+  tile_barrier();
   amx_load_tile_config();
   alignas(64) float c[3 * 16 * 16];  // [column tile][weight row][column]
   for (int64_t r = 0; r < rows; r += 16) {
@@ -227,7 +224,7 @@ void amx_gemv_bf16(const uint16_t* xp, int64_t n, int terms, const uint16_t* w, 
       rows16<2>(xp, a, ldw, chunks, c);
     else
       rows16<3>(xp, a, ldw, chunks, c);
-    barrier();
+    tile_barrier();
     for (int64_t i = 0; i < 16; ++i) {
       const float b = bias ? bias[r + i] : 0.f;
       for (int64_t j = 0; j < n; ++j) {

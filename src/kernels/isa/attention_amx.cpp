@@ -19,6 +19,7 @@
 
 #include "core/aligned.h"
 #include "kernels/isa/amx_gemm.h"
+#include "kernels/isa/amx_intrinsics.h"
 #include "kernels/isa/attention_blocked.h"
 
 namespace slotlm::kernels::detail {
@@ -149,6 +150,7 @@ void attention_block_amx(const AttentionBlock& b) {
       _mm256_store_si256(reinterpret_cast<__m256i*>(qb + r * d + c), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x)));
     }
 
+  tile_barrier();  // qb is written before the tiles load it
   amx_load_tile_config();  // tiles 0-3: C (16 x 16 f32), 4-5: A, 6-7: B
   // S, 32 keys at a time: A = q rows (chunks of 32 of d), B = the K block's two 16-key tiles.
   for (int64_t j0 = 0; j0 < n_kp; j0 += 32) {
@@ -160,6 +162,7 @@ void attention_block_amx(const AttentionBlock& b) {
     _tile_stored(3, sj + 16 * n_kp + 16, n_kp * 4);
   }
 
+  tile_barrier();  // the scores are stored before the softmax reads them
   // Softmax per row over its keys; probabilities past them (and whole rows past n_rows) are 0.
   alignas(64) float inv[kBlockRows];
   const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
@@ -182,6 +185,7 @@ void attention_block_amx(const AttentionBlock& b) {
     inv[r] = n > 0 ? 1.f / _mm512_reduce_add_ps(sum) : 0.f;
   }
 
+  tile_barrier();  // and the probabilities written before the tiles load them
   // O, 32 columns at a time: A = P rows (chunks of 32 keys), B = V's two 16-column tiles.
   for (int64_t c0 = 0; c0 < d; c0 += 32) {
     tile_products(p, n_kp * 2, 32, 16 * n_kp, vp + (c0 / kLanes) * 512, 32 * d, 512, n_kp / 32);
@@ -192,6 +196,7 @@ void attention_block_amx(const AttentionBlock& b) {
     _tile_stored(3, oc + 16 * d + 16, d * 4);
   }
   _tile_release();
+  tile_barrier();  // ob is stored before it is read
   for (int64_t r = 0; r < n_rows; ++r) {
     const __m512 sc = _mm512_set1_ps(inv[r]);
     for (int64_t c = 0; c < d; c += kLanes)
