@@ -140,13 +140,13 @@ void lay_out_weights(Weights& w) {
   const bool tiles = kernels::amx_tiles_wanted();
   const bool blocked = !tiles && kernels::blocked_wanted();
   if (!tiles && !blocked) return;
-  // With AMX: the layer matrices and LM head that fit the tiles. With the blocked layout: every
-  // layer matrix and the LM head, blocked when they fit, else copied as they are, so all that decode
+  // Every layer matrix and the LM head: for the AMX tiles or in oneDNN's blocks when they fit, else
+  // copied as they are (f32 and f16 models, shapes that are not whole blocks), so all that decode
   // streams is in huge pages (the file is mapped, not copied, when a layout is made). The LM head's
   // other readers follow it: SLOT's W^T r (kernels::matvec_t) and a tied embedding's lookups.
   std::vector<std::pair<MatView*, How>> mats;
   auto add = [&](MatView* m) {
-    if (tiles && kernels::amx_tiles_fit(*m)) mats.emplace_back(m, How::kTiles);
+    if (tiles) mats.emplace_back(m, kernels::amx_tiles_fit(*m) ? How::kTiles : How::kCopy);
     if (blocked) mats.emplace_back(m, kernels::blocked_fit(*m) ? How::kBlocked : How::kCopy);
   };
   for (LayerWeights& l : w.layers)
@@ -160,9 +160,12 @@ void lay_out_weights(Weights& w) {
   if (total == 0) return;
   const Timer t;
   w.layout = PageBuffer(total, tiles ? "the AMX layout of the weights" : "the blocked layout of the weights");
-  bool any_blocked = false;
-  for (const auto& [m, how] : mats) any_blocked = any_blocked || how == How::kBlocked;
-  w.layout_name = tiles ? "AMX tiles" : any_blocked ? "oneDNN's blocks" : "stored rows in huge pages";
+  bool any_tiles = false, any_blocked = false;
+  for (const auto& [m, how] : mats) {
+    any_tiles = any_tiles || how == How::kTiles;
+    any_blocked = any_blocked || how == How::kBlocked;
+  }
+  w.layout_name = any_tiles ? "AMX tiles" : any_blocked ? "oneDNN's blocks" : "stored rows in huge pages";
   size_t off = 0;
   AlignedVector<uint8_t> staging;
   for (const auto& [m, how] : mats) {
