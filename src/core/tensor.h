@@ -33,7 +33,8 @@ struct MatView {
   int64_t rows = 0;
   int64_t cols = 0;
   // The same bf16 matrix re-laid out once at load for the AMX tiles (kernels::pack_amx_tiles), or
-  // null. The AMX kernels read it instead of `data`; every other path reads `data`.
+  // null. The AMX kernels and SLOT's W^T r (kernels::matvec_t, on AVX-512) read it instead of
+  // `data`; every other path reads `data` (the file's pages, faulted in again if given back).
   const void* tiles = nullptr;
   // The same bf16 matrix laid out once at load in oneDNN's blocked layout (kernels::pack_blocked,
   // on CPUs with AVX512-BF16 and no AMX), or null: the prefill's oneDNN products and the decode

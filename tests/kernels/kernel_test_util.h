@@ -159,6 +159,10 @@ constexpr double kNmseOneTerm = 1e-5;
 #define SKIP_WITHOUT_AMX()                                                                  \
   if (!kernels::amx_enabled()) GTEST_SKIP() << "no AMX-BF16 here (CPU, OS permission or ISA)"
 
+// The AMX layout's packing, and SLOT's W^T r over that layout, run on AVX-512 alone.
+#define SKIP_WITHOUT_AVX512() \
+  if (kernels::active_isa() != kernels::Isa::kAvx512) GTEST_SKIP() << "no AVX-512 here (CPU or ISA)"
+
 // The AVX512-BF16 tests (isa/dot_gemv.h, isa/blocked_gemv.h) need it on the CPU and the AVX-512
 // dispatch; the dispatch tests also need AMX to be off (AMX takes those products where it runs).
 #define SKIP_WITHOUT_BF16_DOT()                                                                   \

@@ -24,7 +24,7 @@ struct TermsGuard {
 };
 
 TEST(AmxGemv, PackedActivationsFollowTheirDefinition) {
-  SKIP_WITHOUT_AMX();
+  SKIP_WITHOUT_AVX512();
   std::mt19937 rng(41);
   const int64_t k = 96;
   for (int terms : {1, 2, 3}) {

@@ -51,7 +51,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 TEST(AmxTiles, LayoutFollowsItsDefinition) {
-  SKIP_WITHOUT_AMX();
+  SKIP_WITHOUT_AVX512();
   std::mt19937 rng(61);
   const int64_t m = 96, k = 128;
   const TiledWeight w = tiled(m, k, rng);
@@ -163,7 +163,7 @@ TEST(AmxTiles, GroupsMixTiledAndPlainWeights) {
 // matvec_t (SLOT's W^T r) over the tile layout: the same bits as over the plain rows, on one thread
 // and on two (2080 x 32 splits the rows at 1040, inside a 32-row block), with zeros in x.
 TEST(AmxTiles, TransposedProductGivesThePlainLayoutsBits) {
-  SKIP_WITHOUT_AMX();
+  SKIP_WITHOUT_AVX512();
   Restore restore;
   std::mt19937 rng(67);
   for (int64_t m : {32, 96, 2080, 4096}) {

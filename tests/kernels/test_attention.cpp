@@ -251,6 +251,7 @@ void expect_bf16_attention(std::mt19937& rng) {
 
 // With AMX: on tiles.
 TEST(AttentionAmx, FastPrecisionMatchesReferenceAtBf16Precision) {
+  if (!kernels::isa_supported(kernels::Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 here";
   IsaGuard guard(kernels::Isa::kAvx512);
   if (!kernels::amx_enabled()) GTEST_SKIP() << "no AMX-BF16 here (CPU, OS permission or ISA)";
   std::mt19937 rng(13);

@@ -258,7 +258,8 @@ TEST(Matmul, SwigluMlpMatchesReference) {
   const int64_t d = 64, ff = 160;
   // AMX off: oneDNN's transposed MLP; on (where available): the plain layout on AMX tiles.
   std::vector<bool> amx_modes{false};
-  if (kernels::amx_enabled()) amx_modes.push_back(true);
+  const bool amx_before = kernels::amx_enabled();  // restored at the end (SLOTLM_AMX=0 keeps it off)
+  if (amx_before) amx_modes.push_back(true);
   for (bool amx : amx_modes) {
   kernels::set_amx_enabled(amx);
   for (int64_t n : {1, 5, 24}) {
@@ -305,7 +306,7 @@ TEST(Matmul, SwigluMlpMatchesReference) {
     }
   }
   }
-  kernels::set_amx_enabled(true);
+  kernels::set_amx_enabled(amx_before);
   kernels::set_bf16_gemm_terms(2);
   kernels::set_gemm_min_work(kernels::kGemmMinWork);
 }

@@ -95,7 +95,8 @@ TEST(ForwardPaths, Bf16PrefillMatchesReferenceOnEveryMatmulPath) {
     bool amx;
   };
   std::vector<Path> paths{{"gemv", kernels::kGemmMinWork, false}, {"oneDNN", 0, false}};
-  if (kernels::amx_enabled()) paths.push_back({"AMX", 0, true});
+  const bool amx = kernels::amx_enabled();  // restored at the end (SLOTLM_AMX=0 keeps it off)
+  if (amx) paths.push_back({"AMX", 0, true});
   for (const Path& p : paths) {
     kernels::set_gemm_min_work(p.min_work);
     kernels::set_amx_enabled(p.amx);
@@ -108,7 +109,7 @@ TEST(ForwardPaths, Bf16PrefillMatchesReferenceOnEveryMatmulPath) {
     EXPECT_LE(test::max_row_rel_error(logits.data(), test::flatten_d(g["logits"]), n, V), kBf16RelTol) << p.name;
   }
   kernels::set_gemm_min_work(kernels::kGemmMinWork);
-  kernels::set_amx_enabled(true);
+  kernels::set_amx_enabled(amx);
 }
 
 // On AVX512-BF16 without AMX the loader lays the bf16 layer matrices that fit out in oneDNN's blocked
@@ -148,12 +149,15 @@ TEST(ForwardPaths, Bf16BlockedLayoutMatchesReferenceAndThePlainLayout) {
   RecordProperty("blocked_vs_plain_rel_err", std::to_string(test::max_row_rel_error(with.data(), plain, n + 3, d)));
 }
 
-// A tied LM head laid out in blocks takes its embedding along: lookups read the layout
-// (kernels::matrix_row), and a head that does not fit is copied with its embedding pointing at the
-// copy. Weights built by hand (no file: the store reads and gives back nothing).
+// A tied LM head laid out in blocks or for the AMX tiles takes its embedding along: lookups read
+// the blocked layout (kernels::matrix_row) or the plain rows the tiles came from, and a head that
+// does not fit is copied with its embedding pointing at the copy. Weights built by hand (no file:
+// the store reads and gives back nothing).
 TEST(ForwardPaths, TiedEmbeddingFollowsItsLaidOutHead) {
-  if (!kernels::blocked_wanted()) GTEST_SKIP() << "no blocked layout here (AMX, no AVX512-BF16, or SLOTLM_BLOCKED_LAYOUT=0)";
-  // 200: not whole blocks of 64 rows; 40000: 5 MB, read in two pieces by the threads.
+  const bool tiles = kernels::amx_tiles_wanted();
+  if (!tiles && !kernels::blocked_wanted())
+    GTEST_SKIP() << "no layout here (neither AMX nor AVX512-BF16, or SLOTLM_BLOCKED_LAYOUT=0)";
+  // 200: not whole blocks of 64 (or 32) rows; 40000: 5 MB, read in two pieces by the threads.
   for (const int64_t vocab : {int64_t(256), int64_t(200), int64_t(40000)}) {
     const int64_t d = 64;
     std::vector<uint16_t> head(size_t(vocab * d));
@@ -165,8 +169,14 @@ TEST(ForwardPaths, TiedEmbeddingFollowsItsLaidOutHead) {
     model::lay_out_weights(w);
     ASSERT_GT(w.layout.size(), 0u) << vocab;
     EXPECT_EQ(w.embed.data, w.lm_head.data) << vocab;
-    EXPECT_EQ(w.embed.blocked, w.lm_head.blocked) << vocab;
-    EXPECT_EQ(w.lm_head.blocked != nullptr, vocab % 64 == 0) << vocab;
+    if (tiles) {
+      EXPECT_EQ(w.lm_head.tiles != nullptr, vocab % 32 == 0) << vocab;
+      EXPECT_EQ(w.embed.tiles, nullptr) << vocab;  // rows are looked up in the plain layout
+      EXPECT_EQ(w.lm_head.data == head.data(), vocab % 32 == 0) << vocab << ": a head that does not fit is copied";
+    } else {
+      EXPECT_EQ(w.embed.blocked, w.lm_head.blocked) << vocab;
+      EXPECT_EQ(w.lm_head.blocked != nullptr, vocab % 64 == 0) << vocab;
+    }
     std::vector<float> row(static_cast<size_t>(d)), want(static_cast<size_t>(d));
     for (int64_t r : {int64_t(0), int64_t(77), vocab / 2 + 3, vocab - 1}) {
       kernels::matrix_row(w.embed, r, row.data());
@@ -174,6 +184,37 @@ TEST(ForwardPaths, TiedEmbeddingFollowsItsLaidOutHead) {
       EXPECT_EQ(std::memcmp(row.data(), want.data(), size_t(d) * sizeof(float)), 0) << vocab << " row " << r;
     }
   }
+}
+
+// Matrices no layout fits (an f32 checkpoint) are copied into huge pages as they are wherever a
+// layout is made, so decode never streams 4 KiB pages of the file's mapping; the model's numbers
+// stay the golden ones.
+TEST(ForwardPaths, WeightsNoLayoutFitsAreCopiedIntoHugePages) {
+  if (!kernels::amx_tiles_wanted() && !kernels::blocked_wanted())
+    GTEST_SKIP() << "no layout here (neither AMX nor AVX512-BF16, or SLOTLM_BLOCKED_LAYOUT=0)";
+  auto m = model::Model::load(test::data_path("tiny-qwen2"));
+  const model::Weights& w = m->weights();
+  EXPECT_STREQ(w.layout_name, "stored rows in huge pages");
+  const auto* lo = w.layout.data();
+  auto inside = [&](const MatView& v) {
+    const auto* p = static_cast<const uint8_t*>(v.data);
+    return p >= lo && p + size_t(v.rows * v.cols) * dtype_size(v.dtype) <= lo + w.layout.size();
+  };
+  for (const auto& l : w.layers)
+    for (const MatView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      EXPECT_TRUE(inside(*v));
+      EXPECT_EQ(v->tiles, nullptr);
+      EXPECT_EQ(v->blocked, nullptr);
+    }
+  EXPECT_TRUE(inside(w.lm_head));
+  const auto g = test::load_golden("tiny-qwen2", "golden_forward.json");
+  const auto ids = g["prompt_ids"].get<std::vector<int32_t>>();
+  const size_t n = ids.size(), d = size_t(m->d_model());
+  auto cache = m->new_cache(int64_t(n));
+  model::Workspace ws;
+  std::vector<float> hidden(n * d);
+  m->forward(ids, cache, ws, hidden.data());
+  EXPECT_LE(test::max_row_rel_error(hidden.data(), test::flatten_d(g["hidden"]), n, d), kF32RelTol);
 }
 
 // With AMX the loader lays the bf16 layer matrices and LM head out for the tiles (model::lay_out_weights); prefill
@@ -195,6 +236,21 @@ TEST(ForwardPaths, Bf16TileLayoutGivesThePlainLayoutsBits) {
   };
   const std::vector<float> with = run(true), without = run(false);
   EXPECT_EQ(std::memcmp(with.data(), without.data(), with.size() * sizeof(float)), 0);
+  // The LM head reads its tiles too: one row (decode), all rows (SLOT's z0, forced onto the GEMM).
+  const int64_t V = m->n_vocab(), rows = int64_t(with.size()) / m->d_model();
+  auto head = [&](bool tiles, int64_t n) {
+    kernels::set_amx_tiles_enabled(tiles);
+    kernels::set_gemm_min_work(0);
+    std::vector<float> z(size_t(n * V));
+    m->lm_head(with.data(), n, z.data());
+    kernels::set_gemm_min_work(kernels::kGemmMinWork);
+    kernels::set_amx_tiles_enabled(true);
+    return z;
+  };
+  for (int64_t n : {int64_t(1), rows}) {
+    const std::vector<float> a = head(true, n), b = head(false, n);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << n << " rows";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyCheckpoints, ForwardGolden,
