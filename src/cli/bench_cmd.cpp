@@ -177,7 +177,9 @@ void bench(BenchFlags& f) {
   std::printf("\nmemory: peak RSS %.0f MiB (weights %.0f MiB, %s), KV cache %.1f MiB per %lld-token sequence\n",
               peak_mib, double(m->weights().store->total_bytes()) / (1024.0 * 1024.0), held.c_str(), kv_mib,
               (long long)(f.n_prompt + f.n_gen));
-  if (m->weights().dtype == DType::kBF16)
+  if (m->weights().dtype == DType::kBF16 && kernels::gemm_backend() == kernels::GemmBackend::kOwn)
+    std::printf("precision: f32 products throughout (SLOTLM_GEMM=own; --precision does not apply)\n");
+  else if (m->weights().dtype == DType::kBF16)
     std::printf("precision: %s (bf16 weights: %s matmuls take activations as %d bf16 term%s)\n", precision,
                 kernels::amx_enabled() ? "prefill and decode (AMX)" : "prefill", terms, terms == 1 ? "" : "s");
   if (f.json) std::printf("%s\n", out.dump().c_str());

@@ -61,6 +61,8 @@ std::atomic<int64_t> g_min_work{kGemmMinWork};  // see set_gemm_min_work
 
 void set_gemm_min_work(int64_t macs) { g_min_work.store(macs, std::memory_order_relaxed); }
 
+GemmBackend gemm_backend() { return backend(); }
+
 void set_gemm_backend(GemmBackend b) {
   backend();  // read the environment first so it cannot override this call later
   g_backend.store(int(b), std::memory_order_relaxed);

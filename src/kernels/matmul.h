@@ -52,10 +52,13 @@ void set_gemm_min_work(int64_t macs);
 
 enum class GemmBackend {
   kAuto,  // gemv below kGemmMinRows rows, oneDNN above (default)
-  kOwn,   // always slotlm's FMA gemv: exact f32 maths for every dtype, no AMX (env SLOTLM_GEMM=own)
+  kOwn,   // always slotlm's FMA gemv: exact f32 maths for every dtype, no AMX, and attention in f32
+          // at every precision (env SLOTLM_GEMM=own)
 };
 // Selects the matmul backend for later calls (tests, benchmarks). Not thread-safe with running kernels.
 void set_gemm_backend(GemmBackend b);
+// The backend in use (SLOTLM_GEMM or set_gemm_backend).
+GemmBackend gemm_backend();
 
 // bf16 weights on the oneDNN and AMX paths: x is split into `terms` bf16 parts whose products with W are
 // exact in f32, so the result's relative error is ~2^-9 (1 term: x rounded to bf16, fastest),

@@ -101,9 +101,11 @@ void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment>
     }
     row += sg.n_tok;
   }
-  // The `fast` precision of a bf16 model rounds attention's products to bf16 too (see attention.h).
+  // The `fast` precision of a bf16 model rounds attention's products to bf16 too (see attention.h);
+  // SLOTLM_GEMM=own keeps every product f32.
   const kernels::AttentionShape shape{n_head, n_kv, d_head,
-                                      w_.dtype == DType::kBF16 && kernels::bf16_gemm_terms() == 1};
+                                      w_.dtype == DType::kBF16 && kernels::bf16_gemm_terms() == 1 &&
+                                          kernels::gemm_backend() == kernels::GemmBackend::kAuto};
   const float eps = float(c.rms_norm_eps);
   thread_local std::vector<kernels::AttentionSeq> att_seqs;  // kept: no allocation per token
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
