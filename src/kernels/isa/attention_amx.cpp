@@ -126,14 +126,10 @@ void amx_pack_kv(const float* k, const float* v, int64_t n_keys, int64_t n_kv_he
 }
 
 void attention_block_amx(const AttentionBlock& b) {
-  const int64_t d = b.d_head, group = b.n_head / b.n_kv_head, n_rows = b.n_rows;
+  const int64_t d = b.d_head, n_rows = b.n_rows;
   float* o[kBlockRows];
-  int64_t lim[kBlockRows];  // keys row r sees; rows past n_rows: the last row's (never stored)
-  for (int64_t r = 0; r < kBlockRows; ++r) {
-    const int64_t row = b.row0 + std::min(r, n_rows - 1), i = row / group;
-    o[r] = b.out + (i * b.n_head + b.g * group + row % group) * d;
-    lim[r] = b.n_past + i + 1;
-  }
+  int32_t lim[kBlockRows];  // keys row r sees; rows past n_rows: the last row's (never stored)
+  block_rows(b, o, lim);
   const int64_t n_max = lim[kBlockRows - 1], n_kp = (n_max + 31) / 32 * 32;
   const int64_t per_head = b.kv_blocks * 32 * d;
   const uint16_t* kp = b.kp + b.g * per_head;

@@ -141,11 +141,7 @@ void attention_block_avx512(const AttentionBlock& b) {
   // (their q is 0 and their results are never stored).
   float* o[kBlockRows];
   alignas(64) int32_t lim[kBlockRows];
-  for (int64_t r = 0; r < kBlockRows; ++r) {
-    const int64_t row = b.row0 + std::min(r, n_rows - 1), i = row / group;
-    o[r] = b.out + (i * b.n_head + b.g * group + row % group) * d;
-    lim[r] = int32_t(b.n_past + i + 1);
-  }
+  block_rows(b, o, lim);
   const int64_t n_min = lim[0], n_max = lim[n_rows - 1];
   float* qt = block_scratch(size_t(d * kBlockRows + n_max * kBlockRows));  // [d, 32] then s [n_max, 32]
   float* s = qt + d * kBlockRows;

@@ -3,6 +3,7 @@
 // with one implementation per ISA (isa/attention_avx512.cpp, ref/attention_blocked_ref.cpp).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -30,6 +31,17 @@ struct AttentionBlock {
   const uint16_t* vp = nullptr;
   int64_t kv_blocks = 0;
 };
+
+// Per row r of the block: its output row o[r] (`[d_head]` in b.out) and how many keys it sees,
+// lim[r]; rows past n_rows repeat the last row (every kernel gives them q = 0 and never stores them).
+inline void block_rows(const AttentionBlock& b, float* o[kBlockRows], int32_t lim[kBlockRows]) {
+  const int64_t group = b.n_head / b.n_kv_head;
+  for (int64_t r = 0; r < kBlockRows; ++r) {
+    const int64_t row = b.row0 + std::min(r, b.n_rows - 1), i = row / group;
+    o[r] = b.out + (i * b.n_head + b.g * group + row % group) * b.d_head;
+    lim[r] = int32_t(b.n_past + i + 1);
+  }
+}
 
 // 64-byte aligned scratch of at least n floats, one per thread, grown as needed and kept for later
 // calls (attention.cpp): the block kernels' working rows (a thread runs one block at a time).

@@ -124,11 +124,7 @@ void attention_block_dot(const AttentionBlock& b) {
   const int64_t n_rows = b.n_rows, keys = b.kv_blocks * 32;
   float* o[kBlockRows];
   alignas(64) int32_t lim[kBlockRows];
-  for (int64_t r = 0; r < kBlockRows; ++r) {
-    const int64_t row = b.row0 + std::min(r, n_rows - 1), i = row / group;
-    o[r] = b.out + (i * b.n_head + b.g * group + row % group) * d;
-    lim[r] = int32_t(b.n_past + i + 1);
-  }
+  block_rows(b, o, lim);
   const int64_t n_min = lim[0], n_max = lim[n_rows - 1], n_pairs = (n_max + 1) / 2;
   // q2 `[pairs, 32]` pairs of bf16, s `[n_max, 32]` f32, p2 `[n_pairs, 32]` pairs of bf16.
   float* buf = block_scratch(size_t(pairs * kBlockRows + n_max * kBlockRows + n_pairs * kBlockRows));

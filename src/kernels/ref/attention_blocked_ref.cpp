@@ -27,12 +27,8 @@ void attention_block_portable(const AttentionBlock& b) {
   const int64_t d = b.d_head, group = b.n_head / b.n_kv_head, ldk = b.n_kv_head * d;
   const int64_t n_rows = b.n_rows;
   float* o[kRows];
-  int64_t lim[kRows];  // keys row r sees; rows past n_rows copy the last row (q = 0, not stored)
-  for (int64_t r = 0; r < kRows; ++r) {
-    const int64_t row = b.row0 + std::min(r, n_rows - 1), i = row / group;
-    o[r] = b.out + (i * b.n_head + b.g * group + row % group) * d;
-    lim[r] = b.n_past + i + 1;
-  }
+  int32_t lim[kRows];  // keys row r sees; rows past n_rows copy the last row (q = 0, not stored)
+  block_rows(b, o, lim);
   const int64_t n_max = lim[n_rows - 1];
   float* qt = scratch(size_t(d * kRows + n_max * kRows));  // [d, 32] then s [n_max, 32]
   float* s = qt + d * kRows;
