@@ -77,6 +77,11 @@ void attention_bf16_vs_f32(benchmark::State& st, const char* bf16_name) {
   bench::interleave(st, {{bf16_name, run(true)}, {"f32", run(false)}});
 }
 
+// The shapes both comparisons run: a prompt, a chunk after a prompt, a long prompt.
+void bf16_vs_f32_shapes(benchmark::internal::Benchmark* b) {
+  b->Args({512, 0})->Args({128, 384})->Args({2048, 0})->ArgNames({"n_tok", "n_past"})->Iterations(40)->UseRealTime();
+}
+
 // args: n_tok, n_past. attention() on AVX-512 with bf16_products on AMX tiles (the `fast`
 // precision) vs the f32 blocked path.
 void BM_AttentionAmxVsF32(benchmark::State& st) {
@@ -89,13 +94,7 @@ void BM_AttentionAmxVsF32(benchmark::State& st) {
   attention_bf16_vs_f32(st, "amx_bf16");
   kernels::set_isa(kernels::detect_isa());
 }
-BENCHMARK(BM_AttentionAmxVsF32)
-    ->Args({512, 0})
-    ->Args({128, 384})
-    ->Args({2048, 0})
-    ->ArgNames({"n_tok", "n_past"})
-    ->Iterations(40)
-    ->UseRealTime();
+BENCHMARK(BM_AttentionAmxVsF32)->Apply(bf16_vs_f32_shapes);
 
 // args: n_tok, n_past. As BM_AttentionAmxVsF32 without AMX: attention() with bf16_products on
 // AVX512-BF16 dot products (`fast`: 1 bf16 term) vs the f32 blocked path.
@@ -112,13 +111,7 @@ void BM_AttentionDotVsF32(benchmark::State& st) {
   kernels::set_bf16_gemm_terms(2);
   kernels::set_isa(kernels::detect_isa());
 }
-BENCHMARK(BM_AttentionDotVsF32)
-    ->Args({512, 0})
-    ->Args({128, 384})
-    ->Args({2048, 0})
-    ->ArgNames({"n_tok", "n_past"})
-    ->Iterations(40)
-    ->UseRealTime();
+BENCHMARK(BM_AttentionDotVsF32)->Apply(bf16_vs_f32_shapes);
 
 }  // namespace
 
