@@ -97,9 +97,6 @@ int64_t slice_rows(const MatView& m, How how) {
   return std::max<int64_t>(step, kSliceBytes / row_bytes / step * step);
 }
 
-// `part` of a stored matrix laid out `how` into `out`. Its bytes are read from the file (into
-// `staging` unless copied as they are), not through the mapping: a one-shot load of 0.5B spent
-// ~0.5 s faulting the mapping in 4 KiB pages against ~0.15 s for a huge-page copy's one read.
 // [p, p + n) of the store into dst, in pieces of 4 MiB read by all threads: a read from the page
 // cache is a copy one core does at a fraction of the memory's bandwidth (0.5B's blocked layout,
 // warm, alternating processes: 265-279 vs 342-353 ms).
@@ -120,6 +117,9 @@ void read_parallel(const TensorStore& store, const uint8_t* p, size_t n, uint8_t
   if (err) std::rethrow_exception(err);
 }
 
+// `part` of a stored matrix laid out `how` into `out`. Its bytes are read from the file (into
+// `staging` unless copied as they are), not through the mapping: a one-shot load of 0.5B spent
+// ~0.5 s faulting the mapping in 4 KiB pages against ~0.15 s for a huge-page copy's one read.
 void lay_out_rows(const TensorStore& store, const MatView& part, How how, AlignedVector<uint8_t>& staging,
                   uint8_t* out) {
   const size_t n = size_t(part.rows * part.cols) * dtype_size(part.dtype);
