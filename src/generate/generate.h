@@ -53,13 +53,13 @@ struct BatchItem {
   TokenCallback on_token;
 };
 
-// Generates for several independent sequences at once: each is prefilled on its own, SLOT runs
-// for all of them together (slot::optimize_batch, one delta per sequence, when their SLOT options
-// agree), then they decode in lock step, one Model::forward_batch per step, so the weights are
-// streamed once per step for the whole batch. Each sequence has its own KV cache, sampler, delta,
-// stop ids and callback; a finished or cancelled sequence leaves the batch. `on_slot_step` gets the
-// item index. Results are in item order and equal those of separate generate() calls up to f32
-// rounding.
+// Generates for several independent sequences at once, on a Decoder (decoder.h): each is
+// prefilled on its own, SLOT runs for all of them together (slot::optimize_batch, one delta per
+// sequence, when their SLOT options agree), then they decode in lock step, one Model::forward_batch
+// per step, so the weights are streamed once per step for the whole batch. Each sequence has its
+// own KV cache, sampler, delta, stop ids and callback; a finished or cancelled sequence leaves the
+// batch (its gen_ms runs until then). `on_slot_step` gets the item index. Results are in item
+// order and equal those of separate generate() calls up to f32 rounding.
 std::vector<GenerateResult> generate_batch(const model::Model& m, std::span<const BatchItem> items,
                                            const slot::StepCallback& on_slot_step = {});
 

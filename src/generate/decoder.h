@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+// Continuous batching (generate layer): one decode loop that sequences join between steps and
+// leave as they finish, one pass over the weights per step for all of them. generate_batch(), the
+// server and eval run on it. Uses model/ and slot/ only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "generate/generate.h"
+
+namespace slotlm::gen {
+
+// A sequence that left the batch: the id add() gave it, and what it generated.
+struct Finished {
+  int64_t id = 0;
+  GenerateResult result;
+};
+
+class Decoder {
+ public:
+  // `m` must outlive the Decoder. One thread uses a Decoder at a time.
+  explicit Decoder(const model::Model& m);
+  ~Decoder();
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+
+  // Checks every item first (an Error before any work when one is bad: nothing is added), then
+  // prefills each on its own, runs SLOT for those that ask for it (in one slot::optimize_batch
+  // when their options agree, else one by one) and adds them; they decode from the next step().
+  // Returns their ids: consecutive, in item order, never reused. A sequence with nothing to
+  // generate (n_predict 0) finishes at once. The prompts are copied; each item's callback is kept
+  // until its sequence finishes. `on_slot_step` gets the item's index in `items`.
+  std::vector<int64_t> add(std::span<const BatchItem> items, const slot::StepCallback& on_slot_step = {});
+
+  // One decode step for every active sequence: the LM head with its delta, its sampler, its
+  // stop ids and callback, then one forward of the picked tokens for those that go on
+  // (Model::forward_batch). Sequences that finish leave the batch; take_finished() has them.
+  // A sequence gets the same tokens whatever else is in the batch (up to f32 rounding). Allocates
+  // nothing once add() has sized the buffers.
+  void step();
+
+  size_t n_active() const { return active_.size(); }
+
+  // The sequences that finished since the last call, in the order they finished.
+  std::vector<Finished> take_finished();
+
+ private:
+  struct Seq;
+  // Sizes the per-step buffers and the finished list for the active sequences (in add()).
+  void reserve_for_active();
+
+  const model::Model& m_;
+  int64_t next_id_ = 0;
+  model::Workspace ws_;
+  std::vector<std::unique_ptr<Seq>> active_;  // decode order: join order
+  std::vector<std::unique_ptr<Seq>> still_;   // reused by step(): the ones that go on
+  std::vector<Finished> finished_;
+  std::vector<float> h_, logits_;             // [n, d_model] LM-head inputs, [n, V] logits
+  std::vector<int32_t> picked_, next_;
+  std::vector<model::KvCache*> caches_;
+};
+
+}  // namespace slotlm::gen

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+// Continuous batching: sequences that join a running Decoder between steps get exactly the tokens
+// (and SLOT deltas) they get alone, leave as they finish, and a bad item adds nothing.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "core/error.h"
+#include "generate/decoder.h"
+#include "model/model.h"
+#include "test_util.h"
+
+namespace slotlm {
+namespace {
+
+struct Case {
+  std::vector<int32_t> prompt;
+  gen::GenerateOptions opt;
+};
+
+gen::GenerateOptions options(int64_t n_predict, int slot_steps, uint64_t seed) {
+  gen::GenerateOptions o;
+  o.n_predict = n_predict;
+  o.slot.steps = slot_steps;
+  o.slot.adam.lr = 0.05;
+  o.stop_ids = {-1};  // no stop id: each sequence runs to its n_predict, so the finishing order is known
+  if (seed != 0) {  // a seeded sampler, else greedy
+    o.sampling.temperature = 0.8;
+    o.sampling.top_p = 0.9;
+    o.sampling.seed = seed;
+  }
+  return o;
+}
+
+std::vector<gen::BatchItem> items_of(const std::vector<Case>& cases, size_t begin, size_t end) {
+  std::vector<gen::BatchItem> items;
+  for (size_t i = begin; i < end; ++i) items.push_back({cases[i].prompt, cases[i].opt, {}});
+  return items;
+}
+
+TEST(Decoder, SequencesJoiningMidwayGetTheTokensTheyGetAlone) {
+  auto m = model::Model::load(test::data_path("tiny-qwen2"));
+  const std::vector<Case> cases = {
+      {{144, 55, 15, 189, 153, 34, 160, 133}, options(30, 3, 0)},
+      {{9, 200, 31}, options(25, 0, 11)},
+      {{77, 4, 150, 150, 88, 12, 19, 240, 3, 5, 6}, options(4, 2, 12)},  // joins late, leaves first
+      {{7, 8}, options(12, 0, 0)},
+      {{31, 41, 59, 26, 53}, options(0, 0, 0)},  // nothing to generate: finishes at once
+  };
+  gen::Decoder dec(*m);
+  std::vector<int64_t> ids = dec.add(items_of(cases, 0, 2));
+  EXPECT_EQ(dec.n_active(), 2u);
+  for (int s = 0; s < 5; ++s) dec.step();
+  const std::vector<int64_t> later = dec.add(items_of(cases, 2, 5));
+  ids.insert(ids.end(), later.begin(), later.end());
+  for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ids[i], int64_t(i)) << "ids are consecutive from 0";
+  EXPECT_EQ(dec.n_active(), 4u);
+  std::map<int64_t, gen::GenerateResult> done;
+  std::vector<int64_t> order;
+  for (int guard = 0; dec.n_active() > 0 && guard < 100; ++guard) {
+    dec.step();
+    for (gen::Finished& f : dec.take_finished()) {
+      order.push_back(f.id);
+      EXPECT_TRUE(done.emplace(f.id, std::move(f.result)).second) << "finished twice: " << f.id;
+    }
+  }
+  ASSERT_EQ(dec.n_active(), 0u);
+  ASSERT_EQ(done.size(), cases.size());
+  // In add(), the empty one; then 4 and 12 tokens after joining at step 5, then 25 and 30 tokens.
+  EXPECT_EQ(order, (std::vector<int64_t>{4, 2, 3, 1, 0}));
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const gen::GenerateResult alone = gen::generate(*m, cases[i].prompt, cases[i].opt);
+    const gen::GenerateResult& got = done.at(int64_t(i));
+    EXPECT_EQ(got.tokens, alone.tokens) << "sequence " << i;
+    EXPECT_EQ(got.finish, alone.finish) << "sequence " << i;
+    ASSERT_EQ(got.slot.has_value(), alone.slot.has_value()) << "sequence " << i;
+    if (alone.slot) {
+      EXPECT_EQ(got.slot->delta, alone.slot->delta) << "sequence " << i;
+    }
+    EXPECT_EQ(got.timings.n_gen, int64_t(got.tokens.size()));
+  }
+  EXPECT_EQ(done.at(0).tokens.size(), 30u);
+  EXPECT_TRUE(done.at(4).tokens.empty());
+}
+
+TEST(Decoder, ABadItemAddsNothingAndCancelledSequencesLeave) {
+  auto m = model::Model::load(test::data_path("tiny-llama3"));
+  gen::Decoder dec(*m);
+  const std::vector<int32_t> good = {5, 6, 7}, empty;
+  int calls = 0;
+  gen::GenerateOptions o = options(20, 0, 0);
+  const std::vector<gen::BatchItem> first = {{good, o, [&](int32_t) { return ++calls < 3; }}, {good, o, {}}};
+  EXPECT_EQ(dec.add(first), (std::vector<int64_t>{0, 1}));
+  const std::vector<gen::BatchItem> bad = {{good, o, {}}, {empty, o, {}}};
+  EXPECT_THROW(dec.add(bad), Error);
+  EXPECT_EQ(dec.n_active(), 2u) << "nothing of the refused call was added";
+  gen::GenerateOptions negative = o;
+  negative.n_predict = -1;
+  EXPECT_THROW(dec.add(std::vector<gen::BatchItem>{{good, negative, {}}}), Error);
+  for (int s = 0; s < 3; ++s) dec.step();
+  std::vector<gen::Finished> f = dec.take_finished();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].id, 0);
+  EXPECT_EQ(f[0].result.finish, gen::FinishReason::kCancelled);
+  EXPECT_EQ(f[0].result.tokens.size(), 3u);
+  EXPECT_EQ(dec.n_active(), 1u) << "the other sequence goes on";
+  EXPECT_EQ(dec.add(std::vector<gen::BatchItem>{{good, o, {}}}), (std::vector<int64_t>{2}))
+      << "refused calls use no ids";
+}
+
+}  // namespace
+}  // namespace slotlm
