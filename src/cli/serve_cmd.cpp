@@ -23,7 +23,7 @@ struct ServeFlags {
   CommonFlags c;
   std::string host = "127.0.0.1";
   int port = 8080;
-  int parallel = 2;
+  int parallel = 1;
   int max_batch = 8;
   int64_t ctx = 0;
   std::string api_key, chat_template, alias, max_body = "1M";
@@ -122,8 +122,8 @@ void register_serve(CLI::App& app) {
   add_slot_flags(*sub, f->c);
   sub->add_option("--host", f->host, "address to listen on (loopback by default)")->capture_default_str();
   sub->add_option("--port", f->port, "TCP port; 0 = any free port (printed on stderr)")->capture_default_str();
-  sub->add_option("--parallel", f->parallel, "decode workers (each runs one batch of requests at a time)")->capture_default_str();
-  sub->add_option("--max-batch", f->max_batch, "waiting requests a worker decodes together, each with its own KV cache and delta")->capture_default_str();
+  sub->add_option("--parallel", f->parallel, "decode loops; requests join a running loop between its steps, so 1 keeps every request in one pass over the weights")->capture_default_str();
+  sub->add_option("--max-batch", f->max_batch, "requests a decode loop decodes at once, each with its own KV cache and delta (continuous batching)")->capture_default_str();
   sub->add_option("--ctx", f->ctx, "per-request context (prompt + max_tokens); 0 = the model's")->capture_default_str();
   sub->add_option("--api-key", f->api_key, "require 'Authorization: Bearer KEY' on every endpoint but /health");
   sub->add_option("--chat-template", f->chat_template, "built-in template instead of the model's: chatml|llama3|qwen2.5|deepseek-r1 (default: the model's, else chatml)");

@@ -89,15 +89,14 @@ CompletionOutcome Engine::run(const PreparedRequest& p, const TextCallback& on_t
   return std::move(run_batch({&p}, {on_text})[0]);
 }
 
-namespace {
-
 // Text side of one Request while it decodes: UTF-8-safe pieces, stop strings, cancellation.
-struct TextState {
-  TextState(const tok::Tokenizer& tk, const PreparedRequest& p, const Engine::TextCallback& cb)
-      : decoder(tk), stop(p.req.stop), on_text(cb) {}
+struct DecodeBatch::Text {
+  Text(const tok::Tokenizer& tk, const PreparedRequest& p, Engine::TextCallback cb)
+      : req(p), decoder(tk), stop(p.req.stop), on_text(std::move(cb)) {}
+  const PreparedRequest& req;
   tok::StreamDecoder decoder;
   StopFilter stop;
-  const Engine::TextCallback& on_text;
+  Engine::TextCallback on_text;
   CompletionOutcome out;
   bool cancelled = false;
 
@@ -112,50 +111,76 @@ struct TextState {
     if (!emit(piece)) return false;
     return !stop.stopped();
   }
-};
-
-}  // namespace
-
-std::vector<CompletionOutcome> Engine::run_batch(const std::vector<const PreparedRequest*>& reqs,
-                                                 const std::vector<TextCallback>& on_text) const {
-  if (reqs.size() != on_text.size()) fail("run_batch: ", reqs.size(), " requests for ", on_text.size(), " callbacks");
-  std::vector<std::unique_ptr<TextState>> st;
-  std::vector<gen::BatchItem> items;
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    st.push_back(std::make_unique<TextState>(tk_, *reqs[i], on_text[i]));
-    TextState* t = st.back().get();
-    items.push_back({reqs[i]->prompt_ids, reqs[i]->gen, [t](int32_t id) { return t->on_token(id); }});
-  }
-  const std::vector<gen::GenerateResult> res = gen::generate_batch(m_, items);
-  std::vector<CompletionOutcome> outs;
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    TextState& t = *st[i];
-    const gen::GenerateResult& r = res[i];
-    const PreparedRequest& p = *reqs[i];
-    CompletionOutcome& out = t.out;
-    if (!t.stop.stopped() && !t.cancelled) {
-      const std::string rest = t.stop.push(t.decoder.flush()) + t.stop.flush();
+  // The Request's outcome once its sequence has left the decoder with `r`.
+  CompletionOutcome finish(const gen::GenerateResult& r) {
+    if (!stop.stopped() && !cancelled) {
+      const std::string rest = stop.push(decoder.flush()) + stop.flush();
       out.text += rest;
-      t.emit(rest);
+      emit(rest);
     }
-    if (t.cancelled) out.finish_reason = "cancelled";
-    else if (t.stop.stopped() || r.finish == gen::FinishReason::kStop) out.finish_reason = "stop";
+    if (cancelled) out.finish_reason = "cancelled";
+    else if (stop.stopped() || r.finish == gen::FinishReason::kStop) out.finish_reason = "stop";
     else out.finish_reason = "length";
-    out.prompt_tokens = int64_t(p.prompt_ids.size());
+    out.prompt_tokens = int64_t(req.prompt_ids.size());
     out.completion_tokens = int64_t(r.tokens.size());
     out.prompt_ms = r.timings.prompt_ms;
     out.slot_ms = r.timings.slot_ms;
     out.gen_ms = r.timings.gen_ms;
     if (r.slot && r.slot->ran) {
       out.slot_ran = true;
-      out.slot_steps = p.gen.slot.steps;
-      out.slot_lr = p.gen.slot.adam.lr;
+      out.slot_steps = req.gen.slot.steps;
+      out.slot_lr = req.gen.slot.adam.lr;
       out.slot_losses = r.slot->loss;
       out.slot_loss_final = r.slot->loss_final;
       out.slot_delta_norm = r.slot->delta_norm;
       out.slot_plan = r.slot->plan;
     }
-    outs.push_back(std::move(out));
+    return std::move(out);
+  }
+};
+
+DecodeBatch::DecodeBatch(const Engine& e) : e_(e), dec_(e.model()) {}
+DecodeBatch::~DecodeBatch() = default;
+
+std::vector<int64_t> DecodeBatch::add(const std::vector<const PreparedRequest*>& reqs,
+                                      const std::vector<Engine::TextCallback>& on_text) {
+  if (reqs.size() != on_text.size()) fail("DecodeBatch::add: ", reqs.size(), " requests for ", on_text.size(), " callbacks");
+  std::vector<std::unique_ptr<Text>> texts;
+  std::vector<gen::BatchItem> items;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    texts.push_back(std::make_unique<Text>(e_.tokenizer(), *reqs[i], on_text[i]));
+    Text* t = texts.back().get();
+    items.push_back({reqs[i]->prompt_ids, reqs[i]->gen, [t](int32_t id) { return t->on_token(id); }});
+  }
+  const std::vector<int64_t> ids = dec_.add(items);
+  for (size_t i = 0; i < ids.size(); ++i) text_[ids[i]] = std::move(texts[i]);
+  return ids;
+}
+
+void DecodeBatch::step() { dec_.step(); }
+
+std::vector<std::pair<int64_t, CompletionOutcome>> DecodeBatch::take_finished() {
+  std::vector<std::pair<int64_t, CompletionOutcome>> outs;
+  for (const gen::Finished& f : dec_.take_finished()) {
+    auto it = text_.find(f.id);
+    outs.emplace_back(f.id, it->second->finish(f.result));
+    text_.erase(it);
+  }
+  return outs;
+}
+
+std::vector<CompletionOutcome> Engine::run_batch(const std::vector<const PreparedRequest*>& reqs,
+                                                 const std::vector<TextCallback>& on_text) const {
+  DecodeBatch batch(*this);
+  const std::vector<int64_t> ids = batch.add(reqs, on_text);
+  std::vector<CompletionOutcome> outs(reqs.size());
+  auto collect = [&] {
+    for (auto& [id, out] : batch.take_finished()) outs[size_t(id - ids.front())] = std::move(out);
+  };
+  collect();
+  while (batch.n_active() > 0) {
+    batch.step();
+    collect();
   }
   return outs;
 }

@@ -7,9 +7,12 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "generate/decoder.h"
 #include "generate/generate.h"
 #include "model/model.h"
 #include "server/protocol.h"
@@ -46,8 +49,8 @@ class Engine {
   // "cancelled" when `on_text` returned false. Throws Error only for engine failures.
   CompletionOutcome run(const PreparedRequest& p, const TextCallback& on_text) const;
 
-  // Runs several Requests as one batch (gen::generate_batch: each its own KV cache, sampler, delta
-  // and stop strings; one pass over the weights per decode step for all of them). `on_text[i]`
+  // Runs several Requests as one batch (a DecodeBatch: each its own KV cache, sampler, delta and
+  // stop strings; one pass over the weights per decode step for all of them). `on_text[i]`
   // belongs to `reqs[i]`; outcomes are in the same order. run() is the one-Request case.
   std::vector<CompletionOutcome> run_batch(const std::vector<const PreparedRequest*>& reqs,
                                            const std::vector<TextCallback>& on_text) const;
@@ -56,6 +59,7 @@ class Engine {
   std::string render_chat(const std::vector<tok::ChatMessage>& messages) const;
 
   int64_t n_ctx() const { return n_ctx_; }
+  const model::Model& model() const { return m_; }
   const std::string& template_name() const { return template_name_; }
   const tok::Tokenizer& tokenizer() const { return tk_; }
 
@@ -65,6 +69,32 @@ class Engine {
   int64_t n_ctx_;
   std::string template_src_;
   std::string template_name_;  // "model" or the built-in name
+};
+
+// Requests decoding together on one gen::Decoder (continuous batching): more join between steps,
+// each leaves with its outcome as it finishes. The server's decode loop and Engine::run_batch use
+// it. One thread uses a DecodeBatch at a time.
+class DecodeBatch {
+ public:
+  explicit DecodeBatch(const Engine& e);
+  ~DecodeBatch();
+
+  // Prefills the Requests and runs their SLOT now (one optimize_batch when their options agree);
+  // they decode from the next step(). Returns their ids, in order. Each PreparedRequest and
+  // callback must stay alive until its Request finishes. Throws Error: then nothing is added.
+  std::vector<int64_t> add(const std::vector<const PreparedRequest*>& reqs,
+                           const std::vector<Engine::TextCallback>& on_text);
+  // One decode step of every active Request (gen::Decoder::step).
+  void step();
+  size_t n_active() const { return dec_.n_active(); }
+  // The Requests that finished since the last call, with their ids, in the order they finished.
+  std::vector<std::pair<int64_t, CompletionOutcome>> take_finished();
+
+ private:
+  struct Text;
+  const Engine& e_;
+  gen::Decoder dec_;
+  std::map<int64_t, std::unique_ptr<Text>> text_;  // by id, until the Request finishes
 };
 
 }  // namespace slotlm::server

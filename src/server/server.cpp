@@ -16,6 +16,7 @@
 #include <ctime>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <mutex>
 
 #include "core/error.h"
@@ -98,6 +99,7 @@ struct Sequence {
   PreparedRequest p;
   ResponseMeta meta;
   Timer since_arrival;
+  double queue_ms = 0;              // from arrival to joining the decode batch
   std::atomic<bool> cancel{false};  // the client went away: stop decoding
 
   std::mutex mu;
@@ -135,46 +137,59 @@ struct Server::Impl {
   std::deque<std::shared_ptr<Sequence>> waiting;
 
   void decode_waiting();
-  void decode(const std::vector<std::shared_ptr<Sequence>>& batch);
+  // Moves waiting Requests into `batch` (up to max_batch decoding); `live` maps its ids to them.
+  void admit(DecodeBatch& batch, std::map<int64_t, std::shared_ptr<Sequence>>& live);
+  // Answers the Requests of `batch` that have finished and takes them out of `live`.
+  void answer_finished(DecodeBatch& batch, std::map<int64_t, std::shared_ptr<Sequence>>& live);
   void finish(Sequence& s, const ApiError& e);
   void handle_completion(const httplib::Request& req, const std::string& body, httplib::Response& res, Endpoint ep);
   void answer_stream(const std::shared_ptr<Sequence>& s, int fd, httplib::Response& res);
   void setup_routes();
 };
 
-// Takes up to `max_batch` waiting Requests in arrival order and decodes them as one batch. Every
-// submitted Request also submits one call of this to the queue, so each is taken by some call;
-// a call that finds nothing waiting returns at once.
+// A decode loop (continuous batching): between two decode steps it takes waiting Requests in
+// arrival order, up to `max_batch` decoding at once, prefills them (and runs their SLOT) and adds
+// them to the batch; each Request is answered as soon as it finishes. Every submitted Request
+// also submits one call of this to the queue, so each is taken by some loop; a call that finds
+// nothing waiting returns at once, and a loop returns when it has nothing left to decode.
 void Server::Impl::decode_waiting() {
-  std::vector<std::shared_ptr<Sequence>> batch;
-  {
-    std::lock_guard<std::mutex> lock(waiting_mu);
-    while (!waiting.empty() && int(batch.size()) < opt.max_batch) {
-      batch.push_back(std::move(waiting.front()));
-      waiting.pop_front();
+  DecodeBatch batch(*engine.load());
+  std::map<int64_t, std::shared_ptr<Sequence>> live;  // by the batch's ids
+  for (;;) {
+    admit(batch, live);
+    if (batch.n_active() == 0) return;
+    try {
+      batch.step();
+    } catch (const std::exception& e) {  // Error, bad_alloc: these Requests fail, the server lives
+      log_info("slotlm: a decode step of ", live.size(), " requests failed: ", e.what());
+      for (auto& [id, s] : live) finish(*s, ApiError(500, str_cat("generation failed: ", e.what())));
+      return;
     }
+    answer_finished(batch, live);
   }
-  if (!batch.empty()) decode(batch);
 }
 
-void Server::Impl::decode(const std::vector<std::shared_ptr<Sequence>>& batch) {
-  const Engine* eng = engine.load();
-  std::vector<std::shared_ptr<Sequence>> live;
-  std::vector<double> queue_ms;
-  for (const auto& s : batch) {
-    if (s->cancel) {
-      log_info("slotlm: ", s->meta.id, " cancelled before decoding (client gone)");
-      finish(*s, ApiError(499, "the client closed the connection before decoding started"));
-      continue;
+void Server::Impl::admit(DecodeBatch& batch, std::map<int64_t, std::shared_ptr<Sequence>>& live) {
+  std::vector<std::shared_ptr<Sequence>> taken;
+  {
+    std::lock_guard<std::mutex> lock(waiting_mu);
+    while (!waiting.empty() && int(batch.n_active() + taken.size()) < opt.max_batch) {
+      std::shared_ptr<Sequence> s = std::move(waiting.front());
+      waiting.pop_front();
+      if (s->cancel) {
+        log_info("slotlm: ", s->meta.id, " cancelled before decoding (client gone)");
+        finish(*s, ApiError(499, "the client closed the connection before decoding started"));
+        continue;
+      }
+      taken.push_back(std::move(s));
     }
-    live.push_back(s);
-    queue_ms.push_back(s->since_arrival.ms());
   }
-  if (live.empty()) return;
+  if (taken.empty()) return;
   std::vector<const PreparedRequest*> reqs;
   std::vector<Engine::TextCallback> callbacks;
-  for (const auto& sp : live) {
+  for (const auto& sp : taken) {
     Sequence* s = sp.get();
+    s->queue_ms = s->since_arrival.ms();
     reqs.push_back(&s->p);
     callbacks.push_back([s](const std::string& text) {
       if (s->cancel) return false;
@@ -182,18 +197,22 @@ void Server::Impl::decode(const std::vector<std::shared_ptr<Sequence>>& batch) {
       return true;
     });
   }
-  std::vector<CompletionOutcome> outs;
   try {
-    outs = eng->run_batch(reqs, callbacks);
-  } catch (const std::exception& e) {  // Error, bad_alloc: these requests fail, the server lives
-    log_info("slotlm: batch of ", live.size(), " failed: ", e.what());
-    for (const auto& s : live) finish(*s, ApiError(500, str_cat("generation failed: ", e.what())));
+    const std::vector<int64_t> ids = batch.add(reqs, callbacks);
+    for (size_t i = 0; i < ids.size(); ++i) live[ids[i]] = taken[i];
+  } catch (const std::exception& e) {  // these Requests fail; the batch already decoding goes on
+    log_info("slotlm: ", taken.size(), " requests failed before decoding: ", e.what());
+    for (const auto& s : taken) finish(*s, ApiError(500, str_cat("generation failed: ", e.what())));
     return;
   }
-  for (size_t i = 0; i < live.size(); ++i) {
-    Sequence& s = *live[i];
-    CompletionOutcome& out = outs[i];
-    out.queue_ms = queue_ms[i];
+  answer_finished(batch, live);  // those with nothing to generate
+}
+
+void Server::Impl::answer_finished(DecodeBatch& batch, std::map<int64_t, std::shared_ptr<Sequence>>& live) {
+  for (auto& [id, out] : batch.take_finished()) {
+    const auto it = live.find(id);
+    Sequence& s = *it->second;
+    out.queue_ms = s.queue_ms;
     if (s.p.req.stream) {
       const Endpoint ep = s.p.req.endpoint;
       s.push(sse_event(final_chunk(ep, s.meta, out)));
@@ -207,6 +226,7 @@ void Server::Impl::decode(const std::vector<std::shared_ptr<Sequence>>& batch) {
       s.done = true;
     }
     s.cv.notify_all();
+    live.erase(it);
   }
 }
 

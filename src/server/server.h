@@ -15,8 +15,8 @@ namespace slotlm::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";     // loopback only unless asked otherwise
   int port = 8080;                     // 0 = any free port (see `port()` after bind)
-  int parallel = 2;                    // decode workers; each runs one batch of Requests at a time
-  int max_batch = 8;                   // Requests a worker decodes together (gen::generate_batch)
+  int parallel = 1;                    // decode loops; Requests join a running one between steps
+  int max_batch = 8;                   // Requests one loop decodes at once (continuous batching)
   std::string api_key;                 // "" = none; else "Authorization: Bearer KEY" on all but /health
   size_t max_body_bytes = size_t(1) << 20;  // request bodies above this get 413
   std::string model_name = "slotlm";   // id shown by /v1/models and in responses

@@ -16,7 +16,7 @@ mkdir -p "$WORK"
 rm -f "$WORK"/lat_* "$WORK"/resp_*
 LOG=$WORK/server.log
 
-start_server "$BIN" "$LOG" -m "$MODEL" --parallel 2 -n 64
+start_server "$BIN" "$LOG" -m "$MODEL" -n 64
 rss_kb() { awk '/^VmRSS/ {print $2}' /proc/$SRV/status; }
 
 # Warm up (first-use allocations), then take the idle RSS.

@@ -38,7 +38,7 @@ std::vector<gen::BatchItem> items_of(const std::vector<Case>& cases, size_t begi
   return items;
 }
 
-TEST(Decoder, SequencesJoiningMidwayGetTheTokensTheyGetAlone) {
+TEST(ContinuousBatching, SequencesJoiningMidwayGetTheTokensTheyGetAlone) {
   auto m = model::Model::load(test::data_path("tiny-qwen2"));
   const std::vector<Case> cases = {
       {{144, 55, 15, 189, 153, 34, 160, 133}, options(30, 3, 0)},
@@ -83,7 +83,7 @@ TEST(Decoder, SequencesJoiningMidwayGetTheTokensTheyGetAlone) {
   EXPECT_TRUE(done.at(4).tokens.empty());
 }
 
-TEST(Decoder, ABadItemAddsNothingAndCancelledSequencesLeave) {
+TEST(ContinuousBatching, ABadItemAddsNothingAndCancelledSequencesLeave) {
   auto m = model::Model::load(test::data_path("tiny-llama3"));
   gen::Decoder dec(*m);
   const std::vector<int32_t> good = {5, 6, 7}, empty;

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -69,6 +70,32 @@ Reply http(int port, const std::string& method, const std::string& path, const s
   r.body = raw.substr(end + 4);
   if (r.headers.find("Transfer-Encoding: chunked") != std::string::npos) r.body = dechunk(r.body);
   return r;
+}
+
+// Sends a streamed request and reads its reply as it comes; `started` turns true with the first
+// text chunk. Returns the de-chunked body.
+std::string read_stream(int port, const std::string& body, std::atomic<bool>& started) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string raw;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                            "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    (void)!send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+      raw.append(buf, size_t(n));
+      if (raw.find("\"text\"") != std::string::npos) started = true;
+    }
+  }
+  close(fd);
+  started = true;  // never leave the waiting side stuck
+  const size_t end = raw.find("\r\n\r\n");
+  return end == std::string::npos ? "" : dechunk(raw.substr(end + 4));
 }
 
 struct RunningServer {
@@ -170,6 +197,49 @@ TEST(Http, ReadyServerAnswersAndStreams) {
   std::string text;
   for (size_t i = 1; i + 2 < events.size(); ++i) text += json::parse(events[i])["choices"][0]["delta"]["content"].get<std::string>();
   EXPECT_FALSE(text.empty());
+}
+
+// Continuous batching over HTTP: with one decode loop, a request that arrives while another decodes
+// joins it at the next step instead of waiting for it to finish, and gets the text it gets alone.
+TEST(Http, ALaterRequestJoinsTheRunningDecode) {
+  SLOTLM_REQUIRE_SHARED(dir, "models/tinystories-656k");
+  auto m = model::Model::load(dir);
+  auto tk = tok::Tokenizer::load(dir);
+  Engine engine(*m, *tk, EngineOptions{});
+  ServerOptions o = any_port();
+  o.parallel = 1;
+  RunningServer s(o);
+  s.srv.set_ready(&engine, RequestDefaults{});
+  const std::string short_body = R"({"prompt":"The cat","max_tokens":8})";
+  const Reply alone = http(s.port(), "POST", "/v1/completions", short_body);
+  ASSERT_EQ(alone.status, 200) << alone.body;
+  // A long sampled request (a high temperature makes the end of the story unlikely; the seed fixes
+  // how long it runs), streamed; the short one is sent once its first text has arrived.
+  std::atomic<bool> started{false};
+  std::string long_reply;
+  std::thread long_client([&] {
+    long_reply = read_stream(s.port(), R"({"prompt":"Once upon a time","max_tokens":480,"temperature":2.0,"seed":7,"stream":true})", started);
+  });
+  while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const Reply joined = http(s.port(), "POST", "/v1/completions", short_body);
+  long_client.join();
+  ASSERT_EQ(joined.status, 200) << joined.body;
+  const json j = json::parse(joined.body);
+  EXPECT_EQ(j["choices"][0]["text"], json::parse(alone.body)["choices"][0]["text"]);
+  // The long request's timings, from its final chunk (the one before [DONE]).
+  json long_timings;
+  for (size_t i = 0; i < long_reply.size();) {
+    const size_t end = long_reply.find("\n\n", i);
+    if (end == std::string::npos) break;
+    const std::string ev = long_reply.substr(i + 6, end - i - 6);
+    if (ev != "[DONE]" && json::parse(ev).contains("timings")) long_timings = json::parse(ev)["timings"];
+    i = end + 2;
+  }
+  ASSERT_TRUE(long_timings.is_object()) << long_reply.substr(0, 300);
+  ASSERT_GE(long_timings["predicted_n"].get<int64_t>(), 200) << "the long request must outlast the short one";
+  // Waiting for the long request to finish would have cost about its whole decode time.
+  EXPECT_LT(j["timings"]["queue_ms"].get<double>(), long_timings["gen_ms"].get<double>() / 4)
+      << "the short request waited for the long one";
 }
 
 }  // namespace
