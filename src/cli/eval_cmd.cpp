@@ -177,7 +177,7 @@ void add_task(CLI::App& parent, const std::string& name, eval::Task task, const 
   sub->add_option("--seed", f->seed, "seed of the --limit sample")->capture_default_str();
   sub->add_flag("--compare", f->compare, "run baseline (T = 0) and SLOT on the same samples, one table");
   sub->add_option("--out", f->out, "JSONL log, appended to; a rerun resumes where it stopped");
-  sub->add_option("--batch", f->batch, "samples per batch (SLOT via optimize_batch; decode is per sequence)")
+  sub->add_option("--batch", f->batch, "samples decoding at once (continuous batching: one pass over the weights per step; samples that join together run SLOT in one optimize_batch)")
       ->capture_default_str();
   sub->add_flag("--strict", f->strict, "refuse a data file with bad lines instead of skipping them");
   sub->add_option("--system-file", f->system_file, task == eval::Task::kGsm8k

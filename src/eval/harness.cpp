@@ -4,11 +4,16 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "eval/scoring.h"
+#include "generate/decoder.h"
 #include "tokenizer/chat_template.h"
 
 namespace slotlm::eval {
@@ -101,73 +106,128 @@ std::string completion_text(const tok::Tokenizer& tk, const std::vector<int32_t>
   return tk.decode(ids, /*skip_special=*/true);
 }
 
-// One sample, one mode, through the one decode loop (SLOT, if any, runs inside gen::generate).
-nlohmann::json run_one(const model::Model& m, const tok::Tokenizer& tk, const EvalOptions& opt,
-                       const Sample& s, const Mode& mode) {
-  Timer wall;
-  nlohmann::json rec = base_record(s, mode);
-  try {
-    const std::vector<int32_t> prompt = build_prompt(tk, opt.chat_template, opt.system_prompt, s.question);
-    gen::GenerateOptions go = opt.gen;
-    go.slot = mode.slot;
-    go.delta.reset();
-    const gen::GenerateResult r = gen::generate(m, prompt, go);
-    add_completion(rec, opt.task, s, completion_text(tk, r.tokens), gen::finish_reason_name(r.finish));
-    rec["slot"] = r.slot && r.slot->ran ? slot_json(*r.slot, mode.slot, r.slot->ms, 1) : nlohmann::json();
-    rec["timings"] = timings_json(r.timings, r.timings.prompt_ms, r.timings.slot_ms, wall.ms());
-  } catch (const Error& e) {
-    add_error(rec, opt.task, s, e.what());
-  }
-  return rec;
-}
+// One (sample, mode) pair to run.
+struct Job {
+  const Sample* sample;
+  const Mode* mode;
+};
 
-// Several samples at once through gen::generate_batch: each prompt prefilled on its own, SLOT for
-// all of them in one optimize_batch call (one delta per prompt), then lock-step batched decode.
-std::vector<nlohmann::json> run_batch(const model::Model& m, const tok::Tokenizer& tk, const EvalOptions& opt,
-                                      const std::vector<const Sample*>& items, const Mode& mode) {
-  const size_t k = items.size();
-  const int64_t max_ctx = m.config().max_position_embeddings;
-  std::vector<nlohmann::json> recs(k);
-  std::vector<std::vector<int32_t>> prompts(k);
-  std::vector<size_t> live;
-  for (size_t i = 0; i < k; ++i) {
-    recs[i] = base_record(*items[i], mode);
+// A Job decoding in the Decoder: its prompt, and its share of the decode steps' wall time (each
+// step's time split equally between the sequences in it).
+struct LiveJob {
+  Job job;
+  std::vector<int32_t> prompt;
+  double decode_ms = 0;
+};
+
+// Runs `jobs` through one gen::Decoder (continuous batching): up to `opt.batch` decode at once;
+// between two steps, as many jobs join as have finished. Jobs that join together run SLOT in one
+// optimize_batch call (one delta per prompt). Each job's record is appended as it finishes.
+class Runner {
+ public:
+  Runner(const model::Model& m, const tok::Tokenizer& tk, const EvalOptions& opt, RunLog& log, Progress& progress)
+      : m_(m), tk_(tk), opt_(opt), log_(log), progress_(progress), dec_(std::make_unique<gen::Decoder>(m)) {}
+
+  void run(const std::vector<Job>& jobs) {
+    size_t next = 0;
+    while (next < jobs.size() || !live_.empty()) {
+      std::vector<LiveJob> group;
+      while (next < jobs.size() && live_.size() + group.size() < size_t(opt_.batch))
+        if (auto j = prepare(jobs[next++])) group.push_back(std::move(*j));
+      if (!group.empty()) admit(group);
+      record_finished();
+      if (live_.empty()) continue;
+      Timer t;
+      try {
+        dec_->step();
+      } catch (const Error& e) {  // the sequences in the decoder fail; the run goes on
+        for (auto& [id, lj] : live_) emit_error(lj.job, e.what());
+        live_.clear();
+        dec_ = std::make_unique<gen::Decoder>(m_);
+        continue;
+      }
+      const double share = t.ms() / double(live_.size());
+      for (auto& [id, lj] : live_) lj.decode_ms += share;
+      record_finished();
+    }
+  }
+
+ private:
+  void emit(nlohmann::json rec) {
+    progress_.tick(status_text(rec));
+    log_.append(std::move(rec));
+  }
+  void emit_error(const Job& j, const std::string& what) {
+    nlohmann::json rec = base_record(*j.sample, *j.mode);
+    add_error(rec, opt_.task, *j.sample, what);
+    emit(std::move(rec));
+  }
+  // The job's prompt, or its error record and nothing when it cannot run.
+  std::optional<LiveJob> prepare(const Job& j) {
     try {
-      prompts[i] = build_prompt(tk, opt.chat_template, opt.system_prompt, items[i]->question);
-      const int64_t n = int64_t(prompts[i].size());
+      std::vector<int32_t> prompt = build_prompt(tk_, opt_.chat_template, opt_.system_prompt, j.sample->question);
+      const int64_t n = int64_t(prompt.size()), max_ctx = m_.config().max_position_embeddings;
       if (n > max_ctx)
         fail("the prompt has ", n, " tokens, more than the model's context (max_position_embeddings = ", max_ctx, ")");
-      live.push_back(i);
+      return LiveJob{j, std::move(prompt), 0.0};
     } catch (const Error& e) {
-      add_error(recs[i], opt.task, *items[i], e.what());
+      emit_error(j, e.what());
+      return std::nullopt;
     }
   }
-  if (live.empty()) return recs;
-  std::vector<gen::BatchItem> batch;
-  for (size_t i : live) {
-    gen::GenerateOptions go = opt.gen;
-    go.slot = mode.slot;
-    go.delta.reset();
-    batch.push_back({prompts[i], go, {}});
-  }
-  Timer wall;
-  try {
-    const std::vector<gen::GenerateResult> res = gen::generate_batch(m, batch);
-    // The batch's wall time, shared equally by its samples.
-    const double share_ms = wall.ms() / double(live.size());
-    for (size_t j = 0; j < live.size(); ++j) {
-      const size_t i = live[j];
-      const gen::GenerateResult& r = res[j];
-      add_completion(recs[i], opt.task, *items[i], completion_text(tk, r.tokens), gen::finish_reason_name(r.finish));
-      const double slot_ms = r.slot ? r.slot->ms / double(live.size()) : 0.0;
-      recs[i]["slot"] = r.slot && r.slot->ran ? slot_json(*r.slot, mode.slot, slot_ms, int(live.size())) : nlohmann::json();
-      recs[i]["timings"] = timings_json(r.timings, r.timings.prompt_ms, slot_ms, share_ms);
+  // Adds `group` to the decoder; when that fails, each job on its own, so only a failing one fails.
+  void admit(std::vector<LiveJob>& group) {
+    auto add = [&](std::span<LiveJob> g) {
+      std::vector<gen::BatchItem> items;
+      for (const LiveJob& lj : g) {
+        gen::GenerateOptions go = opt_.gen;
+        go.slot = lj.job.mode->slot;
+        go.delta.reset();
+        items.push_back({lj.prompt, go, {}});
+      }
+      const std::vector<int64_t> ids = dec_->add(items);
+      for (size_t i = 0; i < ids.size(); ++i) live_.emplace(ids[i], std::move(g[i]));
+    };
+    try {
+      add(group);
+    } catch (const Error& e) {
+      if (group.size() == 1) {
+        emit_error(group[0].job, e.what());
+        return;
+      }
+      for (LiveJob& lj : group) {
+        try {
+          add(std::span<LiveJob>(&lj, 1));
+        } catch (const Error& e1) {
+          emit_error(lj.job, e1.what());
+        }
+      }
     }
-  } catch (const Error& e) {
-    for (size_t i : live) add_error(recs[i], opt.task, *items[i], e.what());
   }
-  return recs;
-}
+  void record_finished() {
+    for (gen::Finished& f : dec_->take_finished()) {
+      const auto it = live_.find(f.id);
+      const LiveJob& lj = it->second;
+      const gen::GenerateResult& r = f.result;
+      nlohmann::json rec = base_record(*lj.job.sample, *lj.job.mode);
+      add_completion(rec, opt_.task, *lj.job.sample, completion_text(tk_, r.tokens), gen::finish_reason_name(r.finish));
+      // SLOT's wall time is shared by the prompts optimised together.
+      const double slot_ms = r.timings.slot_ms / double(std::max(1, r.slot_batch));
+      rec["slot"] = r.slot && r.slot->ran ? slot_json(*r.slot, lj.job.mode->slot, slot_ms, r.slot_batch) : nlohmann::json();
+      rec["timings"] = timings_json(r.timings, r.timings.prompt_ms, slot_ms, r.timings.prompt_ms + slot_ms + lj.decode_ms);
+      live_.erase(it);
+      emit(std::move(rec));
+    }
+  }
+
+  const model::Model& m_;
+  const tok::Tokenizer& tk_;
+  const EvalOptions& opt_;
+  RunLog& log_;
+  Progress& progress_;
+  std::unique_ptr<gen::Decoder> dec_;
+  std::map<int64_t, LiveJob> live_;  // by decoder id
+};
 
 }  // namespace
 
@@ -211,31 +271,20 @@ void run_eval(const model::Model& m, const tok::Tokenizer& tk, const EvalOptions
     log_info("slotlm eval: resuming: ", done, " of ", done + pending, " (sample, mode) results already in ", log.path());
   if (opt.batch > 1)
     log_info("slotlm eval: --batch ", opt.batch, ": up to ", opt.batch,
-             " samples at once: SLOT for all of them in one optimize_batch call (one delta per prompt), "
-             "then lock-step batched decode");
+             " samples decode at once, in one pass over the weights per step; as one finishes the next "
+             "joins (continuous batching); samples that join together run SLOT in one optimize_batch call "
+             "(one delta per prompt)");
   Progress progress(pending, opt.progress);
+  // In chunks of B samples, each chunk's baseline then its SLOT mode, so a cut-off run holds pairs.
+  std::vector<Job> jobs;
   const size_t B = size_t(opt.batch);
   for (size_t start = 0; start < opt.samples.size(); start += B) {
     const size_t end = std::min(opt.samples.size(), start + B);
-    for (const Mode& md : modes) {
-      std::vector<const Sample*> todo;
+    for (const Mode& md : modes)
       for (size_t i = start; i < end; ++i)
-        if (!log.find(opt.samples[i].id, md.key)) todo.push_back(&opt.samples[i]);
-      if (todo.empty()) continue;
-      if (todo.size() > 1) {
-        for (auto& rec : run_batch(m, tk, opt, todo, md)) {
-          progress.tick(status_text(rec));
-          log.append(std::move(rec));
-        }
-        continue;
-      }
-      for (const Sample* s : todo) {
-        nlohmann::json rec = run_one(m, tk, opt, *s, md);
-        progress.tick(status_text(rec));
-        log.append(std::move(rec));
-      }
-    }
+        if (!log.find(opt.samples[i].id, md.key)) jobs.push_back({&opt.samples[i], &md});
   }
+  Runner(m, tk, opt, log, progress).run(jobs);
 }
 
 }  // namespace slotlm::eval

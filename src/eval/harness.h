@@ -25,7 +25,7 @@ struct EvalOptions {
   gen::GenerateOptions gen;        // n_predict and sampling; `gen.slot` is the SLOT mode's options
   bool run_baseline = true;        // mode "baseline" (T = 0)
   bool run_slot = false;           // mode "slot" (gen.slot.steps > 0)
-  int batch = 1;                   // prompts whose SLOT runs at once (slot::optimize_batch)
+  int batch = 1;                   // samples decoding at once (continuous batching, gen::Decoder)
   bool progress = true;            // progress bar / lines on stderr
 };
 
@@ -43,7 +43,7 @@ Mode slot_mode(const slot::SlotOptions& opt);
 std::vector<int32_t> build_prompt(const tok::Tokenizer& tk, const std::string& chat_template,
                                   const std::string& system_prompt, const std::string& question);
 
-// Runs every (sample, mode) pair not already in `log` and appends its record. Records hold: id,
+// Runs every (sample, mode) pair not already in `log` and appends its record as it finishes. Records hold: id,
 // line, mode, mode_key, question, completion, finish, extracted, gold, correct, format_ok,
 // strict[_correct], flexible[_correct], slot {loss[], loss_final, delta_norm, ms, plan, batch} or
 // null, timings {prompt_ms, slot_ms, gen_ms, n_prompt, n_gen, wall_ms}, and "error" when the sample

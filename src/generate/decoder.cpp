@@ -95,6 +95,7 @@ std::vector<int64_t> Decoder::add(std::span<const BatchItem> items, const slot::
       GenerateResult& r = seqs[group[k]]->result;
       r.slot = std::move(out[k]);
       r.timings.slot_ms = r.slot->ms;
+      r.slot_batch = int(group.size());
     }
   };
   bool all_same = true;

@@ -41,6 +41,8 @@ struct GenerateResult {
   std::optional<slot::SlotResult> slot;  // set when SLOT ran or a delta was given
   Timings timings;
   size_t kv_bytes = 0;                 // KV cache size of this request
+  int slot_batch = 0;                  // prompts optimised in the same optimize_batch call as this one
+                                       // (slot_ms is their shared wall time); 0 when SLOT did not run
 };
 
 // Called with each generated id as soon as it is picked; return false to stop (cancel).

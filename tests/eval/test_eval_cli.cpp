@@ -5,6 +5,8 @@
 // --tokenizer) and on ../shared/models/tinystories-656k with the real GSM8K data (skipped without it).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -166,22 +168,28 @@ TEST_F(TinyQwen2Eval, BatchMatchesSequentialSlot) {
   const std::string common = "--data " + dir_ + "/data.jsonl --slot-steps 3 -n 10 -q";
   ASSERT_EQ(eval(common + " --out " + dir_ + "/seq.jsonl", &out), 0) << err();
   ASSERT_EQ(eval(common + " --batch 2 --out " + dir_ + "/batch.jsonl", &out), 0) << err();
-  EXPECT_NE(err().find("lock-step batched decode"), std::string::npos) << err();
+  EXPECT_NE(err().find("continuous batching"), std::string::npos) << err();
   const auto seq = read_log(dir_ + "/seq.jsonl"), bat = read_log(dir_ + "/batch.jsonl");
   ASSERT_EQ(seq.size(), 6u);
   ASSERT_EQ(bat.size(), 6u);
+  // Records are appended as samples finish: match them by id.
+  std::map<std::string, nlohmann::json> by_id;
+  for (size_t i = 1; i < bat.size(); ++i) by_id[bat[i]["id"].get<std::string>()] = bat[i];
+  ASSERT_EQ(by_id.size(), 5u);
   int batched = 0;
   for (size_t i = 1; i < seq.size(); ++i) {
-    EXPECT_EQ(seq[i]["id"], bat[i]["id"]);
-    batched += bat[i]["slot"]["batch"].get<int>() == 2;
+    const nlohmann::json& b = by_id.at(seq[i]["id"].get<std::string>());
+    EXPECT_EQ(seq[i]["slot"]["batch"], 1);
+    batched += b["slot"]["batch"].get<int>() == 2;
     // One delta per prompt: the same optimisation as alone, up to the matmul's rounding.
     for (size_t t = 0; t < 3; ++t)
-      EXPECT_NEAR(seq[i]["slot"]["loss"][t].get<double>(), bat[i]["slot"]["loss"][t].get<double>(), 1e-4);
-    EXPECT_NEAR(seq[i]["slot"]["loss_final"].get<double>(), bat[i]["slot"]["loss_final"].get<double>(), 1e-4);
+      EXPECT_NEAR(seq[i]["slot"]["loss"][t].get<double>(), b["slot"]["loss"][t].get<double>(), 1e-4);
+    EXPECT_NEAR(seq[i]["slot"]["loss_final"].get<double>(), b["slot"]["loss_final"].get<double>(), 1e-4);
     // Batched decode with each prompt's own delta: the same greedy completion as alone.
-    EXPECT_EQ(seq[i]["completion"], bat[i]["completion"]) << seq[i]["id"];
+    EXPECT_EQ(seq[i]["completion"], b["completion"]) << seq[i]["id"];
   }
-  EXPECT_EQ(batched, 4);  // 5 samples in batches of 2: two full batches, one single
+  // The first two samples join together (one optimize_batch); later ones join as others finish.
+  EXPECT_GE(batched, 2);
 }
 
 TEST_F(TinyQwen2Eval, BadLinesLongPromptsAndMissingSystemPrompt) {
