@@ -16,6 +16,8 @@ class KvCache {
   KvCache() = default;
   // Room for `n_ctx` positions of every layer.
   KvCache(const ModelConfig& c, int64_t n_ctx);
+  // The same with the shape given: `n_layer` layers of rows of `row_dim` floats.
+  KvCache(int64_t n_layer, int64_t row_dim, int64_t n_ctx);
 
   int64_t n_ctx() const { return n_ctx_; }
   int64_t n_past() const { return n_past_; }   // positions filled
@@ -26,9 +28,17 @@ class KvCache {
   // Keys/values of layer `l`: `[n_ctx, n_kv_head * d_head]`, row p = position p.
   float* k(int64_t l) { return k_.data() + size_t(l * n_ctx_ * row_dim_); }
   float* v(int64_t l) { return v_.data() + size_t(l * n_ctx_ * row_dim_); }
+  const float* k(int64_t l) const { return k_.data() + size_t(l * n_ctx_ * row_dim_); }
+  const float* v(int64_t l) const { return v_.data() + size_t(l * n_ctx_ * row_dim_); }
+
+  // Copies positions [0, n) of every layer from `src` (a cache of the same model holding at least
+  // n) and sets n_past to n. Throws Error when the shapes differ or n does not fit.
+  void copy_prefix(const KvCache& src, int64_t n);
+  // A cache of room n holding positions [0, n) of this one.
+  KvCache prefix(int64_t n) const;
 
  private:
-  int64_t n_ctx_ = 0, n_past_ = 0, row_dim_ = 0;
+  int64_t n_ctx_ = 0, n_past_ = 0, row_dim_ = 0, n_layer_ = 0;
   AlignedVector<float> k_, v_;  // [n_layer, n_ctx, n_kv_head * d_head]
 };
 
