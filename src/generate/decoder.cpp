@@ -36,7 +36,9 @@ struct Decoder::Seq {
   explicit Seq(const SamplerParams& p) : sampler(p) {}
   int64_t id = 0;
   model::KvCache cache;
-  std::vector<float> hidden;       // [n_prompt, d_model] the prompt's hidden states, until it joins
+  std::vector<float> hidden;       // [n_prompt, d_model] the prompt's hidden states, until it joins;
+                                   // with keep_rows, then one row per token fed back
+  bool keep_rows = false;          // its rows go to the prompt cache when it finishes
   std::vector<float> h;            // [d_model] the next LM-head input, before the delta
   std::vector<int32_t> history;    // prompt + generated, for the repetition penalty
   std::vector<int32_t> stop;
@@ -48,7 +50,7 @@ struct Decoder::Seq {
   Timer since_join;
 };
 
-Decoder::Decoder(const model::Model& m) : m_(m) {}
+Decoder::Decoder(const model::Model& m, PromptCache* cache) : m_(m), prompt_cache_(cache) {}
 Decoder::~Decoder() = default;
 
 std::vector<int64_t> Decoder::add(std::span<const BatchItem> items, const slot::StepCallback& on_slot_step) {
@@ -66,11 +68,15 @@ std::vector<int64_t> Decoder::add(std::span<const BatchItem> items, const slot::
     s->on_token = it.on_token;
     s->cache = m_.new_cache(std::max<int64_t>(n_prompt, n_prompt + s->n_predict - 1));
     r.kv_bytes = s->cache.bytes();
+    s->keep_rows = prompt_cache_ && it.opt.cache_prompt;
+    if (s->keep_rows) s->hidden.reserve(size_t((n_prompt + s->n_predict) * d));  // no allocation per token
     s->hidden.resize(size_t(n_prompt * d));
     Timer t;
-    m_.forward(it.prompt, s->cache, ws_, s->hidden.data());
+    const int64_t cached = s->keep_rows ? prompt_cache_->restore(it.prompt, s->cache, s->hidden.data(), d) : 0;
+    if (cached < n_prompt) m_.forward(it.prompt.subspan(size_t(cached)), s->cache, ws_, s->hidden.data() + cached * d);
     r.timings.prompt_ms = t.ms();
     r.timings.n_prompt = n_prompt;
+    r.timings.n_cached = cached;
     s->history.assign(it.prompt.begin(), it.prompt.end());
     s->history.reserve(size_t(n_prompt + s->n_predict));
     r.tokens.reserve(size_t(s->n_predict));  // the decode loop allocates nothing
@@ -112,12 +118,12 @@ std::vector<int64_t> Decoder::add(std::span<const BatchItem> items, const slot::
     ids.push_back(s->id);
     if (s->result.slot) s->delta = s->result.slot->delta.data();
     s->h.assign(s->hidden.end() - d, s->hidden.end());
-    std::vector<float>().swap(s->hidden);
+    if (!s->keep_rows) std::vector<float>().swap(s->hidden);
     s->since_join.reset();
     if (s->n_predict > 0) {
       active_.push_back(std::move(s));
     } else {
-      finished_.push_back({s->id, std::move(s->result)});
+      retire(*s);
     }
   }
   reserve_for_active();
@@ -180,9 +186,7 @@ void Decoder::step() {
       still_.push_back(std::move(sp));
       continue;
     }
-    r.timings.gen_ms = s.since_join.ms();
-    r.timings.n_gen = int64_t(r.tokens.size());
-    finished_.push_back({s.id, std::move(r)});
+    retire(s);
     sp.reset();  // its KV cache goes back now
   }
   active_.swap(still_);
@@ -195,12 +199,25 @@ void Decoder::step() {
   }
   for (int64_t k = 0; k < m; ++k) {
     const float* h = h_.data() + k * d;
-    std::copy(h, h + d, active_[size_t(k)]->h.begin());
+    Seq& s = *active_[size_t(k)];
+    std::copy(h, h + d, s.h.begin());
+    if (s.keep_rows) s.hidden.insert(s.hidden.end(), h, h + d);  // reserved in add()
   }
+}
+
+void Decoder::retire(Seq& s) {
+  GenerateResult& r = s.result;
+  r.timings.gen_ms = s.since_join.ms();
+  r.timings.n_gen = int64_t(r.tokens.size());
+  // The cache holds the prompt and the tokens fed back (not the last one picked), one hidden row
+  // each.
+  if (s.keep_rows) prompt_cache_->store(s.history, s.cache, s.hidden.data(), s.cache.n_past(), m_.d_model());
+  finished_.push_back({s.id, std::move(r)});
 }
 
 std::vector<Finished> Decoder::take_finished() {
   std::vector<Finished> out;
+  if (finished_.empty()) return out;  // the steps where nobody finishes allocate nothing
   out.swap(finished_);
   finished_.reserve(active_.size());
   return out;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "generate/generate.h"
+#include "generate/prompt_cache.h"
 
 namespace slotlm::gen {
 
@@ -21,8 +22,9 @@ struct Finished {
 
 class Decoder {
  public:
-  // `m` must outlive the Decoder. One thread uses a Decoder at a time.
-  explicit Decoder(const model::Model& m);
+  // `m` (and `cache`, when given: the prompt cache of items with cache_prompt) must outlive the
+  // Decoder. One thread uses a Decoder at a time.
+  explicit Decoder(const model::Model& m, PromptCache* cache = nullptr);
   ~Decoder();
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
@@ -51,8 +53,11 @@ class Decoder {
   struct Seq;
   // Sizes the per-step buffers and the finished list for the active sequences (in add()).
   void reserve_for_active();
+  // Moves a finished sequence's result to finished_ (and its rows to the prompt cache).
+  void retire(Seq& s);
 
   const model::Model& m_;
+  PromptCache* prompt_cache_;
   int64_t next_id_ = 0;
   model::Workspace ws_;
   std::vector<std::unique_ptr<Seq>> active_;  // decode order: join order

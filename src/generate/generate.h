@@ -23,6 +23,9 @@ struct GenerateOptions {
   std::vector<int32_t> stop_ids;        // stop on any of these (not emitted); default: model EOS ids
   slot::SlotOptions slot;               // steps = 0: SLOT off, exactly the plain model
   std::optional<std::vector<float>> delta;  // a given delta `[d_model]` (e.g. --slot-load): skips SLOT
+  bool cache_prompt = false;            // on a Decoder with a PromptCache: start from the longest
+                                        // cached prefix of the prompt, and keep this sequence's
+                                        // rows when it finishes (see prompt_cache.h)
 };
 
 enum class FinishReason { kLength, kStop, kCancelled };
@@ -31,7 +34,8 @@ const char* finish_reason_name(FinishReason r);
 struct Timings {
   double prompt_ms = 0, slot_ms = 0, gen_ms = 0;
   int64_t n_prompt = 0, n_gen = 0;
-  double prompt_tok_s() const { return prompt_ms > 0 ? 1000.0 * double(n_prompt) / prompt_ms : 0; }
+  int64_t n_cached = 0;  // prompt tokens taken from the prompt cache, not prefilled
+  double prompt_tok_s() const { return prompt_ms > 0 ? 1000.0 * double(n_prompt - n_cached) / prompt_ms : 0; }
   double gen_tok_s() const { return gen_ms > 0 ? 1000.0 * double(n_gen) / gen_ms : 0; }
 };
 

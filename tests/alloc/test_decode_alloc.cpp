@@ -3,7 +3,8 @@
 // new (every heap allocation of the engine goes through it: containers, AlignedVector) with one
 // that counts while a test asks it to, and runs decode steps after a warm-up: single and batched
 // forward + LM head + sampling, and the generate loop itself between two of its token callbacks,
-// with SLOT's delta and with a truncating sampler. Each must allocate nothing.
+// with SLOT's delta and with a truncating sampler, and the Decoder loop of the server and eval
+// (step, then take_finished). Each must allocate nothing.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <new>
 #include <vector>
 
+#include "generate/decoder.h"
 #include "generate/generate.h"
 #include "generate/sampler.h"
 #include "model/model.h"
@@ -187,6 +189,37 @@ TEST_P(DecodeAlloc, GenerateLoopAllocatesNothingBetweenTokens) {
     EXPECT_EQ(allocations, 0) << "heap allocations between tokens " << kWarmup << " and " << n_predict
                               << " of a batch of " << batch << " (the first of " << g_first_bytes << " bytes)";
   }
+}
+
+// The loop the server and eval run: Decoder::step() then take_finished() after every step, with
+// sequences that joined at different times; nothing is allocated on steps where nobody finishes.
+TEST_P(DecodeAlloc, DecoderStepsAllocateNothing) {
+  auto m = model::Model::load(test::data_path(GetParam()));
+  gen::Decoder dec(*m);
+  gen::GenerateOptions o;
+  o.n_predict = 2 * kWarmup + kCounted + 1;  // nobody finishes within the counted steps
+  o.stop_ids = {-1};
+  o.sampling = truncating_sampler();
+  o.slot.steps = 2;
+  const std::vector<int32_t> a = long_prompt(3), b = {50, 51, 52};
+  dec.add(std::vector<gen::BatchItem>{{a, o, {}}});
+  for (int64_t i = 0; i < kWarmup; ++i) {
+    dec.step();
+    dec.take_finished();
+  }
+  dec.add(std::vector<gen::BatchItem>{{b, o, {}}});  // joins later
+  for (int64_t i = 0; i < kWarmup; ++i) {
+    dec.step();
+    dec.take_finished();
+  }
+  start_counting();
+  for (int64_t i = 0; i < kCounted; ++i) {
+    dec.step();
+    if (!dec.take_finished().empty()) break;
+  }
+  const int64_t n = stop_counting();
+  EXPECT_EQ(dec.n_active(), 2u);
+  EXPECT_EQ(n, 0) << "heap allocations in " << kCounted << " Decoder steps (the first of " << g_first_bytes << " bytes)";
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, DecodeAlloc, ::testing::Values("tiny-qwen2", "tiny-qwen2-bf16", "tiny-llama3"),
