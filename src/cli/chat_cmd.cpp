@@ -36,18 +36,20 @@ void catch_interrupts() {
 
 struct ChatFlags {
   CommonFlags c;
-  std::string system, chat_template;
+  std::string system, chat_template, prompt_cache;
   int64_t ctx = 0;
 };
 
 void chat(ChatFlags& f) {
   const slot::SlotOptions slot_opt = slot_options(f.c);
   if (!f.c.slot_load.empty()) fail("--slot-load is not supported by chat (each turn optimises its own delta)");
+  const size_t cache_bytes = prompt_cache_bytes(f.prompt_cache);
   auto m = load_model(f.c);
   auto tk = load_tokenizer(f.c.model_dir, true);
   server::EngineOptions eo;
   eo.n_ctx = f.ctx;
   eo.chat_template = f.chat_template;
+  eo.prompt_cache_bytes = cache_bytes;
   const server::Engine engine(*m, *tk, eo);
   server::RequestDefaults defaults;
   defaults.sampling = sampling_params(f.c, *m);  // a fixed seed makes the whole conversation reproducible
@@ -124,6 +126,7 @@ void register_chat(CLI::App& app) {
   sub->add_option("--system", f->system, "system message");
   sub->add_option("--chat-template", f->chat_template, "built-in template instead of the model's: chatml|llama3|qwen2.5|deepseek-r1 (default: the model's, else chatml)");
   sub->add_option("--ctx", f->ctx, "context for the conversation (prompt + reply); 0 = the model's")->capture_default_str();
+  add_prompt_cache_flag(*sub, f->prompt_cache);
   sub->callback([f] { chat(*f); });
 }
 

@@ -159,6 +159,18 @@ size_t parse_size(const std::string& s, const std::string& flag) {
   return size_t(v * mult);
 }
 
+void add_prompt_cache_flag(CLI::App& app, std::string& value) {
+  value = "256M";
+  app.add_option("--prompt-cache", value,
+                 "memory for the KV rows of finished replies, which a later prompt with the same start "
+                 "(the next turn, a shared system prompt) reuses instead of prefilling; 0 = off")
+      ->capture_default_str();
+}
+
+size_t prompt_cache_bytes(const std::string& value) {
+  return value == "0" ? 0 : parse_size(value, "--prompt-cache");
+}
+
 std::vector<int32_t> parse_ids(const std::string& s, const std::string& flag) {
   std::vector<int32_t> ids;
   std::string tok;

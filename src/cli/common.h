@@ -56,6 +56,9 @@ inline constexpr const char* kPrecisionNames[3] = {"fast", "exact", "full"};
 
 // Parses a size like "512M", "1G", "1024" (MiB when no suffix); throws Error naming `flag`.
 size_t parse_size(const std::string& s, const std::string& flag);
+// The --prompt-cache flag of serve and chat (default 256M), and its bytes ("0": no prompt cache).
+void add_prompt_cache_flag(CLI::App& app, std::string& value);
+size_t prompt_cache_bytes(const std::string& value);
 // Parses space/comma separated ids; throws Error naming `flag`.
 std::vector<int32_t> parse_ids(const std::string& s, const std::string& flag);
 

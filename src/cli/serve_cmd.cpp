@@ -26,7 +26,7 @@ struct ServeFlags {
   int parallel = 1;
   int max_batch = 8;
   int64_t ctx = 0;
-  std::string api_key, chat_template, alias, max_body = "1M";
+  std::string api_key, chat_template, alias, max_body = "1M", prompt_cache;
 };
 
 // Blocks SIGTERM/SIGINT in this thread and every thread it starts; `wait_for_signal` takes them.
@@ -61,6 +61,7 @@ void serve(ServeFlags& f) {
   if (!std::filesystem::is_directory(f.c.model_dir)) fail(f.c.model_dir, ": not a model folder");
   const slot::SlotOptions slot_opt = slot_options(f.c);
   if (!f.c.slot_load.empty()) fail("--slot-load is not supported by serve (each request optimises its own delta)");
+  const size_t cache_bytes = prompt_cache_bytes(f.prompt_cache);
 
   server::ServerOptions so;
   so.host = f.host;
@@ -91,6 +92,7 @@ void serve(ServeFlags& f) {
     server::EngineOptions eo;
     eo.n_ctx = f.ctx;
     eo.chat_template = f.chat_template;
+    eo.prompt_cache_bytes = cache_bytes;
     engine = std::make_unique<server::Engine>(*m, *tk, eo);
     server::RequestDefaults d;
     d.sampling = sampling_params(f.c, *m);
@@ -129,6 +131,7 @@ void register_serve(CLI::App& app) {
   sub->add_option("--chat-template", f->chat_template, "built-in template instead of the model's: chatml|llama3|qwen2.5|deepseek-r1 (default: the model's, else chatml)");
   sub->add_option("--alias", f->alias, "model id shown to clients (default: the model folder's name)");
   sub->add_option("--max-body", f->max_body, "largest request body (e.g. 256K, 1M)")->capture_default_str();
+  add_prompt_cache_flag(*sub, f->prompt_cache);
   sub->callback([f] { serve(*f); });
 }
 

@@ -21,6 +21,7 @@ Engine::Engine(const model::Model& m, const tok::Tokenizer& tk, const EngineOpti
   if (opt.n_ctx < 0) fail("--ctx must be >= 0 (0 = the model's context)");
   if (opt.n_ctx > max_ctx) fail("--ctx ", opt.n_ctx, " exceeds the model's context (max_position_embeddings = ", max_ctx, ")");
   n_ctx_ = opt.n_ctx > 0 ? opt.n_ctx : max_ctx;
+  if (opt.prompt_cache_bytes > 0) prompt_cache_ = std::make_unique<gen::PromptCache>(opt.prompt_cache_bytes);
   if (!opt.chat_template.empty()) {
     template_src_ = tok::builtin_chat_template(opt.chat_template);
     template_name_ = opt.chat_template;
@@ -81,6 +82,7 @@ PreparedRequest Engine::prepare(CompletionRequest req, const RequestDefaults& de
   p.gen.sampling = req.sampling;
   if (!req.has_seed) p.gen.sampling.seed = std::random_device{}();
   p.gen.slot = req.slot;
+  p.gen.cache_prompt = req.cache_prompt;
   p.req = std::move(req);
   return p;
 }
@@ -123,6 +125,7 @@ struct DecodeBatch::Text {
     else out.finish_reason = "length";
     out.prompt_tokens = int64_t(req.prompt_ids.size());
     out.completion_tokens = int64_t(r.tokens.size());
+    out.cached_tokens = r.timings.n_cached;
     out.prompt_ms = r.timings.prompt_ms;
     out.slot_ms = r.timings.slot_ms;
     out.gen_ms = r.timings.gen_ms;
@@ -139,7 +142,7 @@ struct DecodeBatch::Text {
   }
 };
 
-DecodeBatch::DecodeBatch(const Engine& e) : e_(e), dec_(e.model()) {}
+DecodeBatch::DecodeBatch(const Engine& e) : e_(e), dec_(e.model(), e.prompt_cache()) {}
 DecodeBatch::~DecodeBatch() = default;
 
 std::vector<int64_t> DecodeBatch::add(const std::vector<const PreparedRequest*>& reqs,

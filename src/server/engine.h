@@ -23,6 +23,7 @@ namespace slotlm::server {
 struct EngineOptions {
   int64_t n_ctx = 0;               // prompt + max_tokens limit per request; 0 = the model's context
   std::string chat_template;       // built-in template name; "" = the model's, else chatml (logged)
+  size_t prompt_cache_bytes = 0;   // budget of the prompt cache (gen::PromptCache); 0 = none
 };
 
 // A request turned into token ids and decode options, ready for a worker.
@@ -60,6 +61,8 @@ class Engine {
 
   int64_t n_ctx() const { return n_ctx_; }
   const model::Model& model() const { return m_; }
+  // Shared by every Request that asks for it (thread-safe); null without a budget.
+  gen::PromptCache* prompt_cache() const { return prompt_cache_.get(); }
   const std::string& template_name() const { return template_name_; }
   const tok::Tokenizer& tokenizer() const { return tk_; }
 
@@ -69,6 +72,7 @@ class Engine {
   int64_t n_ctx_;
   std::string template_src_;
   std::string template_name_;  // "model" or the built-in name
+  std::unique_ptr<gen::PromptCache> prompt_cache_;
 };
 
 // Requests decoding together on one gen::Decoder (continuous batching): more join between steps,

@@ -266,6 +266,7 @@ CompletionRequest parse_request(const std::string& body, Endpoint endpoint, cons
   if (const json* v = field("logprobs"); v && !(v->is_boolean() && !v->get<bool>()))
     bad("logprobs", "'logprobs' is not supported");
   if (const json* v = field("stream")) r.stream = get_bool(*v, "stream");
+  if (const json* v = field("cache_prompt")) r.cache_prompt = get_bool(*v, "cache_prompt");
   if (const json* v = field("stream_options")) {
     if (!v->is_object()) bad("stream_options", "'stream_options' must be an object");
     if (const auto it = v->find("include_usage"); it != v->end() && !it->is_null())
@@ -292,7 +293,8 @@ std::string make_response_id(Endpoint endpoint) {
 json usage_json(const CompletionOutcome& out) {
   return {{"prompt_tokens", out.prompt_tokens},
           {"completion_tokens", out.completion_tokens},
-          {"total_tokens", out.prompt_tokens + out.completion_tokens}};
+          {"total_tokens", out.prompt_tokens + out.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", out.cached_tokens}}}};
 }
 
 json timings_json(const CompletionOutcome& out) {
@@ -302,6 +304,7 @@ json timings_json(const CompletionOutcome& out) {
           {"slot_ms", out.slot_ms},
           {"gen_ms", out.gen_ms},
           {"prompt_n", out.prompt_tokens},
+          {"cache_n", out.cached_tokens},
           {"predicted_n", out.completion_tokens},
           {"prompt_tok_s", per_s(out.prompt_tokens, out.prompt_ms)},
           {"gen_tok_s", per_s(out.completion_tokens, out.gen_ms)}};

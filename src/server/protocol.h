@@ -61,6 +61,7 @@ struct CompletionRequest {
   bool include_usage = false;              // stream_options.include_usage: a final usage chunk
   slot::SlotOptions slot;                  // steps 0 = off
   bool slot_given = false;                 // the request had a `slot` object
+  bool cache_prompt = true;                // start from the engine's prompt cache (llama.cpp's field)
 };
 
 // Parses and validates a request body; throws ApiError(400, ..., param) naming the bad field.
@@ -73,6 +74,7 @@ struct CompletionOutcome {
   std::string text;                    // generated text, stop string removed
   std::string finish_reason = "length";  // "stop" | "length"
   int64_t prompt_tokens = 0, completion_tokens = 0;
+  int64_t cached_tokens = 0;             // prompt tokens taken from the prompt cache
   double queue_ms = 0, prompt_ms = 0, slot_ms = 0, gen_ms = 0;
   bool slot_ran = false;
   int slot_steps = 0;

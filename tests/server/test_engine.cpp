@@ -152,6 +152,35 @@ TEST(Engine, SlotPerRequest) {
   EXPECT_EQ(f.engine->run(f.engine->prepare(again, {}), {}).text, plain.text);
 }
 
+TEST(Engine, PromptCacheServesRepeatsAndTheNextTurn) {
+  SLOTLM_REQUIRE_SHARED(dir, kModel);
+  auto m = model::Model::load(dir);
+  auto tk = tok::Tokenizer::load(dir);
+  const Engine engine(*m, *tk, EngineOptions{0, "", size_t(64) << 20});
+  CompletionRequest r;
+  r.endpoint = Endpoint::kChat;
+  r.messages = {{"system", "You tell stories."}, {"user", "Tell me about a cat."}};
+  r.max_tokens = 12;
+  r.has_seed = true;
+  const CompletionOutcome first = engine.run(engine.prepare(r, {}), {});
+  EXPECT_EQ(first.cached_tokens, 0);
+  // The same request: its whole prompt is cached, so the reply is the same.
+  const CompletionOutcome again = engine.run(engine.prepare(r, {}), {});
+  EXPECT_EQ(again.cached_tokens, again.prompt_tokens);
+  EXPECT_EQ(again.text, first.text);
+  // The next turn starts with the first turn's prompt and reply.
+  CompletionRequest next = r;
+  next.messages.push_back({"assistant", first.text});
+  next.messages.push_back({"user", "And a dog?"});
+  const CompletionOutcome second = engine.run(engine.prepare(next, {}), {});
+  EXPECT_GE(second.cached_tokens, first.prompt_tokens);
+  EXPECT_LT(second.cached_tokens, second.prompt_tokens);
+  next.cache_prompt = false;
+  const CompletionOutcome uncached = engine.run(engine.prepare(next, {}), {});
+  EXPECT_EQ(uncached.cached_tokens, 0);
+  EXPECT_EQ(uncached.prompt_tokens, second.prompt_tokens);
+}
+
 TEST(Engine, BatchEqualsSeparateRunsWithOwnStopsAndDeltas) {
   SLOTLM_REQUIRE_SHARED(dir, kModel);
   Fixture f(dir);

@@ -34,7 +34,7 @@ TEST(Protocol, ParsesChatRequestWithAllFields) {
   const auto r = parse_chat(R"({"model":"m","messages":[{"role":"system","content":"be brief"},
     {"role":"user","content":[{"type":"text","text":"hi "},{"type":"text","text":"there"}]}],
     "max_tokens":7,"temperature":0.5,"top_p":0.9,"top_k":40,"min_p":0.05,"repeat_penalty":1.1,
-    "seed":42,"stop":["\n\n","END"],"stream":true,"stream_options":{"include_usage":true},"n":1,
+    "seed":42,"stop":["\n\n","END"],"stream":true,"stream_options":{"include_usage":true},"n":1,"cache_prompt":false,
     "slot":{"steps":3,"lr":0.05,"beta1":0.8,"beta2":0.99,"eps":1e-6,"weight_decay":0},"user":"ignored"})");
   EXPECT_EQ(r.model, "m");
   ASSERT_EQ(r.messages.size(), 2u);
@@ -51,6 +51,7 @@ TEST(Protocol, ParsesChatRequestWithAllFields) {
   EXPECT_EQ(r.stop, (std::vector<std::string>{"\n\n", "END"}));
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);
+  EXPECT_FALSE(r.cache_prompt);
   EXPECT_TRUE(r.slot_given);
   EXPECT_EQ(r.slot.steps, 3);
   EXPECT_DOUBLE_EQ(r.slot.adam.lr, 0.05);
@@ -69,6 +70,7 @@ TEST(Protocol, DefaultsComeFromTheServer) {
   EXPECT_FALSE(r.max_tokens.has_value());
   EXPECT_FALSE(r.has_seed);
   EXPECT_FALSE(r.stream);
+  EXPECT_TRUE(r.cache_prompt);
   // A request can turn the server's SLOT default off, and keeps unset fields at the default.
   const auto off = parse_chat(R"({"messages":[{"role":"user","content":"x"}],"slot":{"steps":0}})", d);
   EXPECT_EQ(off.slot.steps, 0);
@@ -129,6 +131,7 @@ TEST(Protocol, RejectsBadJsonAndWrongTypes) {
   expect_400("{" + user + R"(,"repeat_penalty":0})", "repeat_penalty");
   expect_400("{" + user + R"(,"seed":"x"})", "seed");
   expect_400("{" + user + R"(,"stream":"yes"})", "stream");
+  expect_400("{" + user + R"(,"cache_prompt":1})", "cache_prompt");
   expect_400("{" + user + R"(,"n":2})", "n");
   expect_400("{" + user + R"(,"stop":5})", "stop");
   expect_400("{" + user + R"(,"stop":[""]})", "stop");
@@ -200,6 +203,8 @@ TEST(Protocol, ChatResponseSchema) {
   EXPECT_EQ(j["usage"]["prompt_tokens"], 5);
   EXPECT_EQ(j["usage"]["completion_tokens"], 4);
   EXPECT_EQ(j["usage"]["total_tokens"], 9);
+  EXPECT_EQ(j["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+  EXPECT_EQ(j["timings"]["cache_n"], 0);
   EXPECT_TRUE(j["timings"].contains("prompt_ms"));
   EXPECT_TRUE(j["timings"].contains("gen_tok_s"));
   EXPECT_EQ(j["slot"]["steps"], 2);
