@@ -100,7 +100,8 @@ void serve(ServeFlags& f) {
     d.max_tokens = f.c.n_predict;
     srv.set_ready(engine.get(), d);
     log_info("slotlm: ready: model '", so.model_name, "', context ", engine->n_ctx(), ", chat template ",
-             engine->template_name(), ", SLOT default ", slot_opt.steps, " steps", f.api_key.empty() ? "" : ", API key required");
+             engine->template_name(), ", SLOT default ", slot_opt.steps, " steps, prompt cache ",
+             cache_bytes > 0 ? str_cat(cache_bytes >> 20, " MiB") : std::string("off"), f.api_key.empty() ? "" : ", API key required");
   } catch (...) {
     srv.stop();
     http.join();
