@@ -306,7 +306,7 @@ json timings_json(const CompletionOutcome& out) {
           {"prompt_n", out.prompt_tokens},
           {"cache_n", out.cached_tokens},
           {"predicted_n", out.completion_tokens},
-          {"prompt_tok_s", per_s(out.prompt_tokens, out.prompt_ms)},
+          {"prompt_tok_s", per_s(out.prompt_tokens - out.cached_tokens, out.prompt_ms)},  // prefilled ones
           {"gen_tok_s", per_s(out.completion_tokens, out.gen_ms)}};
 }
 

@@ -212,6 +212,13 @@ TEST(Protocol, ChatResponseSchema) {
   EXPECT_DOUBLE_EQ(j["slot"]["delta_norm"].get<double>(), 0.3);
   EXPECT_DOUBLE_EQ(j["slot"]["slot_ms"].get<double>(), 0.7);
   EXPECT_TRUE(completion_response(Endpoint::kChat, meta, sample_outcome(false))["slot"].is_null());
+  // Cached prompt tokens are reported, and the prompt rate counts only the tokens prefilled.
+  CompletionOutcome cached = sample_outcome(false);
+  cached.cached_tokens = 2;
+  const json c = completion_response(Endpoint::kChat, meta, cached);
+  EXPECT_EQ(c["usage"]["prompt_tokens_details"]["cached_tokens"], 2);
+  EXPECT_EQ(c["timings"]["cache_n"], 2);
+  EXPECT_DOUBLE_EQ(c["timings"]["prompt_tok_s"].get<double>(), 1000.0 * 3 / 1.5);
 }
 
 TEST(Protocol, TextCompletionResponseSchema) {
