@@ -39,6 +39,10 @@ struct Decoder::Seq {
   std::vector<float> hidden;       // [n_prompt, d_model] the prompt's hidden states, until it joins;
                                    // with keep_rows, then one row per token fed back
   bool keep_rows = false;          // its rows go to the prompt cache when it finishes
+  int64_t prefilled = 0;           // prompt positions in the cache (restored or prefilled)
+  bool wants_slot = false;         // SLOT runs once the prompt is prefilled
+  slot::SlotOptions slot_opt;
+  slot::StepCallback on_slot_step;  // with the item's index in its add() call
   std::vector<float> h;            // [d_model] the next LM-head input, before the delta
   std::vector<int32_t> history;    // prompt + generated, for the repetition penalty
   std::vector<int32_t> stop;
@@ -51,83 +55,134 @@ struct Decoder::Seq {
 };
 
 Decoder::Decoder(const model::Model& m, PromptCache* cache) : m_(m), prompt_cache_(cache) {}
+
+void Decoder::set_prefill_chunk(int64_t n) {
+  if (n < 0) fail("the prefill chunk must be >= 0 tokens (0 = whole prompts)");
+  prefill_chunk_ = n;
+}
 Decoder::~Decoder() = default;
+
+std::unique_ptr<Decoder::Seq> Decoder::make_seq(const BatchItem& it, int64_t index,
+                                                const slot::StepCallback& on_slot_step) {
+  const int64_t d = m_.d_model(), max_ctx = m_.config().max_position_embeddings;
+  auto s = std::make_unique<Seq>(it.opt.sampling);
+  GenerateResult& r = s->result;
+  const int64_t n_prompt = int64_t(it.prompt.size());
+  // The last generated token is never fed back, so the cache needs prompt + n_predict - 1 rows.
+  s->n_predict = std::min(it.opt.n_predict, max_ctx - n_prompt + 1);
+  s->stop = it.opt.stop_ids.empty() ? m_.eos_ids() : it.opt.stop_ids;
+  s->on_token = it.on_token;
+  s->cache = m_.new_cache(std::max<int64_t>(n_prompt, n_prompt + s->n_predict - 1));
+  r.kv_bytes = s->cache.bytes();
+  s->keep_rows = prompt_cache_ && it.opt.cache_prompt;
+  if (s->keep_rows) s->hidden.reserve(size_t((n_prompt + s->n_predict) * d));  // no allocation per token
+  s->hidden.resize(size_t(n_prompt * d));
+  s->history.reserve(size_t(n_prompt + s->n_predict));
+  s->history.assign(it.prompt.begin(), it.prompt.end());
+  r.tokens.reserve(size_t(s->n_predict));  // the decode loop allocates nothing
+  r.timings.n_prompt = n_prompt;
+  Timer t;
+  s->prefilled = s->keep_rows ? prompt_cache_->restore(it.prompt, s->cache, s->hidden.data(), d) : 0;
+  r.timings.prompt_ms = t.ms();
+  r.timings.n_cached = s->prefilled;
+  if (it.opt.delta) {
+    r.slot = slot::SlotResult{};
+    r.slot->delta = *it.opt.delta;
+  }
+  s->wants_slot = !it.opt.delta && it.opt.slot.steps > 0;
+  s->slot_opt = it.opt.slot;
+  if (on_slot_step) {
+    s->on_slot_step = [on_slot_step, index](size_t, int step, double loss) { on_slot_step(size_t(index), step, loss); };
+  }
+  return s;
+}
+
+void Decoder::prefill(Seq& s, int64_t max_tokens) {
+  const int64_t d = m_.d_model(), n_prompt = s.result.timings.n_prompt;
+  const int64_t n = std::min(max_tokens, n_prompt - s.prefilled);
+  if (n <= 0) return;
+  Timer t;
+  m_.forward(std::span<const int32_t>(s.history).subspan(size_t(s.prefilled), size_t(n)), s.cache, ws_,
+             s.hidden.data() + s.prefilled * d);
+  s.prefilled += n;
+  s.result.timings.prompt_ms += t.ms();
+}
+
+void Decoder::run_slot(std::span<Seq* const> group) {
+  std::vector<slot::PromptRef> refs;
+  for (Seq* s : group) refs.push_back({s->hidden.data(), s->history});
+  auto step_cb = [&](size_t k, int step, double loss) {
+    if (group[k]->on_slot_step) group[k]->on_slot_step(k, step, loss);
+  };
+  auto out = slot::optimize_batch(m_, refs, group[0]->slot_opt, step_cb);
+  for (size_t k = 0; k < group.size(); ++k) {
+    GenerateResult& r = group[k]->result;
+    r.slot = std::move(out[k]);
+    r.timings.slot_ms = r.slot->ms;
+    r.slot_batch = int(group.size());
+  }
+}
+
+void Decoder::join(std::unique_ptr<Seq> s) {
+  const int64_t d = m_.d_model();
+  if (s->result.slot) s->delta = s->result.slot->delta.data();
+  s->h.assign(s->hidden.end() - d, s->hidden.end());
+  if (!s->keep_rows) std::vector<float>().swap(s->hidden);
+  s->since_join.reset();
+  if (s->n_predict > 0) {
+    active_.push_back(std::move(s));
+  } else {
+    retire(*s);
+  }
+}
 
 std::vector<int64_t> Decoder::add(std::span<const BatchItem> items, const slot::StepCallback& on_slot_step) {
   const int64_t d = m_.d_model(), max_ctx = m_.config().max_position_embeddings;
   for (const BatchItem& it : items) check_item(it, d, max_ctx);
-  // Prefill, each sequence on its own (prompts differ in length).
   std::vector<std::unique_ptr<Seq>> seqs;
-  for (const BatchItem& it : items) {
-    auto s = std::make_unique<Seq>(it.opt.sampling);
-    GenerateResult& r = s->result;
-    const int64_t n_prompt = int64_t(it.prompt.size());
-    // The last generated token is never fed back, so the cache needs prompt + n_predict - 1 rows.
-    s->n_predict = std::min(it.opt.n_predict, max_ctx - n_prompt + 1);
-    s->stop = it.opt.stop_ids.empty() ? m_.eos_ids() : it.opt.stop_ids;
-    s->on_token = it.on_token;
-    s->cache = m_.new_cache(std::max<int64_t>(n_prompt, n_prompt + s->n_predict - 1));
-    r.kv_bytes = s->cache.bytes();
-    s->keep_rows = prompt_cache_ && it.opt.cache_prompt;
-    if (s->keep_rows) s->hidden.reserve(size_t((n_prompt + s->n_predict) * d));  // no allocation per token
-    s->hidden.resize(size_t(n_prompt * d));
-    Timer t;
-    const int64_t cached = s->keep_rows ? prompt_cache_->restore(it.prompt, s->cache, s->hidden.data(), d) : 0;
-    if (cached < n_prompt) m_.forward(it.prompt.subspan(size_t(cached)), s->cache, ws_, s->hidden.data() + cached * d);
-    r.timings.prompt_ms = t.ms();
-    r.timings.n_prompt = n_prompt;
-    r.timings.n_cached = cached;
-    s->history.assign(it.prompt.begin(), it.prompt.end());
-    s->history.reserve(size_t(n_prompt + s->n_predict));
-    r.tokens.reserve(size_t(s->n_predict));  // the decode loop allocates nothing
-    if (it.opt.delta) {
-      r.slot = slot::SlotResult{};
-      r.slot->delta = *it.opt.delta;
+  for (size_t i = 0; i < items.size(); ++i) seqs.push_back(make_seq(items[i], int64_t(i), on_slot_step));
+  if (prefill_chunk_ == 0) {
+    // Prefill now, each sequence on its own (prompts differ in length); then SLOT for those that
+    // ask for it, together when their options agree.
+    for (auto& s : seqs) prefill(*s, s->result.timings.n_prompt);
+    std::vector<Seq*> want;
+    for (auto& s : seqs)
+      if (s->wants_slot) want.push_back(s.get());
+    bool all_same = true;
+    for (Seq* s : want) all_same = all_same && same_slot_options(s->slot_opt, want[0]->slot_opt);
+    if (!want.empty() && all_same) {
+      run_slot(want);
+    } else {
+      for (Seq* s : want) run_slot(std::span<Seq* const>(&s, 1));
     }
-    seqs.push_back(std::move(s));
   }
-  // SLOT: the sequences that ask for it, together when their options agree.
-  std::vector<size_t> want;
-  for (size_t i = 0; i < items.size(); ++i)
-    if (!items[i].opt.delta && items[i].opt.slot.steps > 0) want.push_back(i);
-  auto run_slot = [&](const std::vector<size_t>& group) {
-    std::vector<slot::PromptRef> refs;
-    for (size_t i : group) refs.push_back({seqs[i]->hidden.data(), items[i].prompt});
-    auto step_cb = [&](size_t k, int step, double loss) {
-      if (on_slot_step) on_slot_step(group[k], step, loss);
-    };
-    auto out = slot::optimize_batch(m_, refs, items[group[0]].opt.slot, step_cb);
-    for (size_t k = 0; k < group.size(); ++k) {
-      GenerateResult& r = seqs[group[k]]->result;
-      r.slot = std::move(out[k]);
-      r.timings.slot_ms = r.slot->ms;
-      r.slot_batch = int(group.size());
-    }
-  };
-  bool all_same = true;
-  for (size_t i : want) all_same = all_same && same_slot_options(items[i].opt.slot, items[want[0]].opt.slot);
-  if (!want.empty() && all_same) {
-    run_slot(want);
-  } else {
-    for (size_t i : want) run_slot({i});
-  }
-  // Join: from here on nothing throws that could leave a sequence half added.
+  // From here on nothing throws that could leave a sequence half added.
   std::vector<int64_t> ids;
   for (auto& s : seqs) {
     s->id = next_id_++;
     ids.push_back(s->id);
-    if (s->result.slot) s->delta = s->result.slot->delta.data();
-    s->h.assign(s->hidden.end() - d, s->hidden.end());
-    if (!s->keep_rows) std::vector<float>().swap(s->hidden);
-    s->since_join.reset();
-    if (s->n_predict > 0) {
-      active_.push_back(std::move(s));
+    if (prefill_chunk_ > 0) {
+      pending_.push_back(std::move(s));
     } else {
-      retire(*s);
+      join(std::move(s));
     }
   }
   reserve_for_active();
   return ids;
+}
+
+void Decoder::advance_prefill() {
+  Seq& s = *pending_.front();
+  prefill(s, prefill_chunk_);
+  if (s.prefilled < s.result.timings.n_prompt) return;
+  std::unique_ptr<Seq> ready = std::move(pending_.front());
+  pending_.pop_front();
+  if (ready->wants_slot) {
+    Seq* one = ready.get();
+    run_slot(std::span<Seq* const>(&one, 1));
+  }
+  join(std::move(ready));
+  reserve_for_active();
 }
 
 void Decoder::reserve_for_active() {
@@ -142,6 +197,7 @@ void Decoder::reserve_for_active() {
 }
 
 void Decoder::step() {
+  if (!pending_.empty()) advance_prefill();
   const int64_t n = int64_t(active_.size()), d = m_.d_model(), V = m_.n_vocab();
   if (n == 0) return;
   for (int64_t k = 0; k < n; ++k) {

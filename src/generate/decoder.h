@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <vector>
@@ -29,9 +30,17 @@ class Decoder {
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
 
+  // 0 (the default): add() prefills whole prompts. n > 0: add() only queues them, and each step()
+  // first prefills up to n tokens of the oldest queued prompt (then its SLOT, alone), so the
+  // sequences already decoding go on while a long prompt prefills. A prompt prefilled in pieces
+  // gets the rows of one prefill up to f32 rounding only (a product's rows depend on how many it
+  // has): the server uses it; generate_batch and eval do not.
+  void set_prefill_chunk(int64_t n);
+
   // Checks every item first (an Error before any work when one is bad: nothing is added), then
   // prefills each on its own, runs SLOT for those that ask for it (in one slot::optimize_batch
-  // when their options agree, else one by one) and adds them; they decode from the next step().
+  // when their options agree, else one by one) and adds them; they decode from the next step()
+  // (with a prefill chunk, the steps do the prefill and SLOT instead).
   // Returns their ids: consecutive, in item order, never reused. A sequence with nothing to
   // generate (n_predict 0) finishes at once. The prompts are copied; each item's callback is kept
   // until its sequence finishes. `on_slot_step` gets the item's index in `items`.
@@ -44,7 +53,8 @@ class Decoder {
   // nothing once add() has sized the buffers.
   void step();
 
-  size_t n_active() const { return active_.size(); }
+  // Sequences added and not finished: decoding, or queued for their prefill.
+  size_t n_active() const { return active_.size() + pending_.size(); }
 
   // The sequences that finished since the last call, in the order they finished.
   std::vector<Finished> take_finished();
@@ -55,11 +65,23 @@ class Decoder {
   void reserve_for_active();
   // Moves a finished sequence's result to finished_ (and its rows to the prompt cache).
   void retire(Seq& s);
+  // A sequence for `it` with its buffers, cache and the prompt cache's prefix, not prefilled yet.
+  std::unique_ptr<Seq> make_seq(const BatchItem& it, int64_t index, const slot::StepCallback& on_slot_step);
+  // Prefills up to `max_tokens` more of the sequence's prompt.
+  void prefill(Seq& s, int64_t max_tokens);
+  // SLOT for `group` (same options) in one slot::optimize_batch.
+  void run_slot(std::span<Seq* const> group);
+  // A prefilled sequence starts decoding (or finishes, with nothing to generate).
+  void join(std::unique_ptr<Seq> s);
+  // One prefill chunk of the oldest queued sequence; it joins when its prompt is done.
+  void advance_prefill();
 
   const model::Model& m_;
   PromptCache* prompt_cache_;
   int64_t next_id_ = 0;
   model::Workspace ws_;
+  int64_t prefill_chunk_ = 0;
+  std::deque<std::unique_ptr<Seq>> pending_;  // queued for their prefill (prefill_chunk_ > 0)
   std::vector<std::unique_ptr<Seq>> active_;  // decode order: join order
   std::vector<std::unique_ptr<Seq>> still_;   // reused by step(): the ones that go on
   std::vector<Finished> finished_;

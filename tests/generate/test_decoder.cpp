@@ -108,5 +108,49 @@ TEST(ContinuousBatching, ABadItemAddsNothingAndCancelledSequencesLeave) {
       << "refused calls use no ids";
 }
 
+// A split prefill's rows equal one prefill's up to f32 rounding (~1e-7 on the tiny f32 models).
+constexpr float kChunkedPrefillTol = 1e-4f;
+
+TEST(ContinuousBatching, PromptsPrefillInChunksWhileOthersDecode) {
+  auto m = model::Model::load(test::data_path("tiny-qwen2"));
+  gen::Decoder dec(*m);
+  dec.set_prefill_chunk(4);
+  const Case a{{9, 200, 31}, options(20, 0, 0)};
+  const Case b{{77, 4, 150, 150, 88, 12, 19, 240, 3, 5, 6, 144, 55, 15, 189, 153, 34, 160}, options(5, 2, 0)};
+  int64_t a_tokens = 0;
+  std::vector<int> slot_steps_seen;
+  dec.add(std::vector<gen::BatchItem>{{a.prompt, a.opt, [&](int32_t) { return ++a_tokens > 0; }}});
+  for (int s = 0; s < 3; ++s) dec.step();
+  EXPECT_EQ(a_tokens, 3) << "a 3-token prompt prefills in one chunk and decodes in the same step";
+  dec.add(std::vector<gen::BatchItem>{{b.prompt, b.opt, {}}},
+          [&](size_t item, int step, double) {
+            EXPECT_EQ(item, 0u);
+            slot_steps_seen.push_back(step);
+          });
+  EXPECT_EQ(dec.n_active(), 2u) << "b is queued for its prefill";
+  // 18 prompt tokens in chunks of 4: five steps, each also decoding a.
+  for (int s = 0; s < 5; ++s) {
+    const int64_t before = a_tokens;
+    dec.step();
+    EXPECT_EQ(a_tokens, before + 1) << "step " << s << ": a goes on while b prefills";
+  }
+  EXPECT_EQ(slot_steps_seen, (std::vector<int>{1, 2})) << "b's SLOT ran after its last chunk";
+  while (dec.n_active() > 0) dec.step();
+  std::map<int64_t, gen::GenerateResult> done;
+  for (gen::Finished& f : dec.take_finished()) done.emplace(f.id, std::move(f.result));
+  ASSERT_EQ(done.size(), 2u);
+  const gen::GenerateResult alone_a = gen::generate(*m, a.prompt, a.opt), alone_b = gen::generate(*m, b.prompt, b.opt);
+  EXPECT_EQ(done.at(0).tokens, alone_a.tokens) << "one chunk: the rows of a whole prefill";
+  const gen::GenerateResult& got_b = done.at(1);
+  ASSERT_TRUE(got_b.slot && alone_b.slot);
+  for (size_t j = 0; j < alone_b.slot->delta.size(); ++j)
+    ASSERT_NEAR(got_b.slot->delta[j], alone_b.slot->delta[j], kChunkedPrefillTol) << j;
+  // The tiny model's top logits are far further apart than this rounding: the same greedy tokens.
+  EXPECT_EQ(got_b.tokens, alone_b.tokens);
+  EXPECT_EQ(got_b.timings.n_prompt, int64_t(b.prompt.size()));
+  EXPECT_GT(got_b.timings.prompt_ms, 0.0);
+  EXPECT_THROW(dec.set_prefill_chunk(-1), Error);
+}
+
 }  // namespace
 }  // namespace slotlm
