@@ -25,6 +25,7 @@ struct ServeFlags {
   int port = 8080;
   int parallel = 1;
   int max_batch = 8;
+  int64_t prefill_chunk = 256;
   int64_t ctx = 0;
   std::string api_key, chat_template, alias, max_body = "1M", prompt_cache;
 };
@@ -56,6 +57,7 @@ void wait_for_signal(const sigset_t& set, server::Server& srv, const std::atomic
 void serve(ServeFlags& f) {
   if (f.parallel < 1) fail("--parallel must be >= 1");
   if (f.max_batch < 1 || f.max_batch > 256) fail("--max-batch must be in [1, 256]");
+  if (f.prefill_chunk < 0) fail("--prefill-chunk must be >= 0 (0 = whole prompts)");
   if (f.port < 0 || f.port > 65535) fail("--port must be in [0, 65535]");
   if (f.ctx < 0) fail("--ctx must be >= 0 (0 = the model's context)");
   if (!std::filesystem::is_directory(f.c.model_dir)) fail(f.c.model_dir, ": not a model folder");
@@ -68,6 +70,7 @@ void serve(ServeFlags& f) {
   so.port = f.port;
   so.parallel = f.parallel;
   so.max_batch = f.max_batch;
+  so.prefill_chunk = f.prefill_chunk;
   so.api_key = f.api_key;
   so.max_body_bytes = parse_size(f.max_body, "--max-body");
   so.model_name = f.alias.empty() ? std::filesystem::path(f.c.model_dir).lexically_normal().filename().string() : f.alias;
@@ -133,6 +136,7 @@ void register_serve(CLI::App& app) {
   sub->add_option("--alias", f->alias, "model id shown to clients (default: the model folder's name)");
   sub->add_option("--max-body", f->max_body, "largest request body (e.g. 256K, 1M)")->capture_default_str();
   add_prompt_cache_flag(*sub, f->prompt_cache);
+  sub->add_option("--prefill-chunk", f->prefill_chunk, "prompt tokens a new request prefills per decode step, so running requests go on meanwhile; 0 = whole prompts at once")->capture_default_str();
   sub->callback([f] { serve(*f); });
 }
 

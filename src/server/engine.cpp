@@ -142,7 +142,9 @@ struct DecodeBatch::Text {
   }
 };
 
-DecodeBatch::DecodeBatch(const Engine& e) : e_(e), dec_(e.model(), e.prompt_cache()) {}
+DecodeBatch::DecodeBatch(const Engine& e, int64_t prefill_chunk) : e_(e), dec_(e.model(), e.prompt_cache()) {
+  dec_.set_prefill_chunk(prefill_chunk);
+}
 DecodeBatch::~DecodeBatch() = default;
 
 std::vector<int64_t> DecodeBatch::add(const std::vector<const PreparedRequest*>& reqs,

@@ -80,7 +80,8 @@ class Engine {
 // it. One thread uses a DecodeBatch at a time.
 class DecodeBatch {
  public:
-  explicit DecodeBatch(const Engine& e);
+  // `prefill_chunk` > 0: prompts prefill that many tokens per step (gen::Decoder::set_prefill_chunk).
+  explicit DecodeBatch(const Engine& e, int64_t prefill_chunk = 0);
   ~DecodeBatch();
 
   // Prefills the Requests and runs their SLOT now (one optimize_batch when their options agree);

@@ -153,7 +153,7 @@ struct Server::Impl {
 // also submits one call of this to the queue, so each is taken by some loop; a call that finds
 // nothing waiting returns at once, and a loop returns when it has nothing left to decode.
 void Server::Impl::decode_waiting() {
-  DecodeBatch batch(*engine.load());
+  DecodeBatch batch(*engine.load(), opt.prefill_chunk);
   std::map<int64_t, std::shared_ptr<Sequence>> live;  // by the batch's ids
   for (;;) {
     admit(batch, live);

@@ -17,6 +17,7 @@ struct ServerOptions {
   int port = 8080;                     // 0 = any free port (see `port()` after bind)
   int parallel = 1;                    // decode loops; Requests join a running one between steps
   int max_batch = 8;                   // Requests one loop decodes at once (continuous batching)
+  int64_t prefill_chunk = 256;         // prompt tokens prefilled per decode step; 0 = whole prompts
   std::string api_key;                 // "" = none; else "Authorization: Bearer KEY" on all but /health
   size_t max_body_bytes = size_t(1) << 20;  // request bodies above this get 413
   std::string model_name = "slotlm";   // id shown by /v1/models and in responses
