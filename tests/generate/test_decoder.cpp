@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Continuous batching: sequences that join a running Decoder between steps get exactly the tokens
-// (and SLOT deltas) they get alone, leave as they finish, and a bad item adds nothing.
+// (and SLOT deltas) they get alone, leave as they finish, a bad item adds nothing, and prompts
+// prefilled in chunks let the running sequences go on.
 #include <gtest/gtest.h>
 
 #include <map>
