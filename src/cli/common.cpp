@@ -168,7 +168,9 @@ void add_prompt_cache_flag(CLI::App& app, std::string& value) {
 }
 
 size_t prompt_cache_bytes(const std::string& value) {
-  return value == "0" ? 0 : parse_size(value, "--prompt-cache");
+  if (value == "0") return 0;
+  if (!value.empty() && value[0] == '-') fail("--prompt-cache must be a size like 256M, or 0 to turn it off (got '", value, "')");
+  return parse_size(value, "--prompt-cache");
 }
 
 std::vector<int32_t> parse_ids(const std::string& s, const std::string& flag) {
