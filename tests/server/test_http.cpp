@@ -42,10 +42,9 @@ std::string dechunk(const std::string& s) {
   return out;
 }
 
-// Sends one request with "Connection: close" and reads the whole reply.
-Reply http(int port, const std::string& method, const std::string& path, const std::string& body = "",
-           const std::string& extra_headers = "") {
-  Reply r;
+// A socket connected to the loopback `port` with one request sent ("Connection: close"), or -1.
+int send_request(int port, const std::string& method, const std::string& path, const std::string& body,
+                 const std::string& extra_headers = "") {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -53,11 +52,20 @@ Reply http(int port, const std::string& method, const std::string& path, const s
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
     close(fd);
-    return r;
+    return -1;
   }
   const std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra_headers +
                           "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   (void)!send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  return fd;
+}
+
+// Sends one request and reads the whole reply.
+Reply http(int port, const std::string& method, const std::string& path, const std::string& body = "",
+           const std::string& extra_headers = "") {
+  Reply r;
+  const int fd = send_request(port, method, path, body, extra_headers);
+  if (fd < 0) return r;
   std::string raw;
   char buf[4096];
   ssize_t n;
@@ -75,24 +83,17 @@ Reply http(int port, const std::string& method, const std::string& path, const s
 // Sends a streamed request and reads its reply as it comes; `started` turns true with the first
 // text chunk. Returns the de-chunked body.
 std::string read_stream(int port, const std::string& body, std::atomic<bool>& started) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(uint16_t(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string raw;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-    const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                            "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    (void)!send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  const int fd = send_request(port, "POST", "/v1/completions", body);
+  if (fd >= 0) {
     char buf[4096];
     ssize_t n;
     while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
       raw.append(buf, size_t(n));
       if (raw.find("\"text\"") != std::string::npos) started = true;
     }
+    close(fd);
   }
-  close(fd);
   started = true;  // never leave the waiting side stuck
   const size_t end = raw.find("\r\n\r\n");
   return end == std::string::npos ? "" : dechunk(raw.substr(end + 4));
