@@ -55,12 +55,12 @@ struct Decoder::Seq {
 };
 
 Decoder::Decoder(const model::Model& m, PromptCache* cache) : m_(m), prompt_cache_(cache) {}
+Decoder::~Decoder() = default;
 
 void Decoder::set_prefill_chunk(int64_t n) {
   if (n < 0) fail("the prefill chunk must be >= 0 tokens (0 = whole prompts)");
   prefill_chunk_ = n;
 }
-Decoder::~Decoder() = default;
 
 std::unique_ptr<Decoder::Seq> Decoder::make_seq(const BatchItem& it, int64_t index,
                                                 const slot::StepCallback& on_slot_step) {
