@@ -4,7 +4,8 @@
 // for whole decode steps of a model (there also AMX on the weights laid out at load vs on the
 // file's rows, kernels::set_amx_tiles_enabled); without AMX, the AVX512-BF16 dot products
 // (isa/dot_gemv.h, `fast`: 1 bf16 term) vs the FMA gemv (kernels::set_bf16_dot_enabled), and the
-// weights in oneDNN's blocked layout vs the plain rows (two loads of the model).
+// weights in oneDNN's blocked layout vs the plain rows (two loads of the model); and the threads'
+// contiguous shares of the weights vs chunks handed out in turn (kernels::set_gemv_shares_enabled).
 // Counters: median milliseconds of each variant.
 // Run: ./build/bench/bench_decode_paths
 //      SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build/bench/bench_decode_paths  (adds BM_DecodeStep)
@@ -83,6 +84,7 @@ struct RestoreDefaults {
     kernels::set_amx_tiles_enabled(true);
     kernels::set_bf16_dot_enabled(true);
     kernels::set_bf16_gemm_terms(2);
+    kernels::set_gemv_shares_enabled(true);
   }
 };
 
@@ -219,6 +221,29 @@ BENCHMARK(BM_DecodeStepBlockedVsPlain)
     ->ArgsProduct({{1, 8}, {1, 2}})
     ->ArgNames({"batch", "terms"})
     ->Iterations(30)
+    ->UseRealTime();
+
+// args: batch, bf16 terms. One decode step (DecodeSteps) of the model in SLOTLM_BENCH_MODEL with
+// each thread streaming its own contiguous share of each product's weights vs the chunks handed
+// out in turn (kernels::set_gemv_shares_enabled).
+void BM_DecodeStepSharesVsTurns(benchmark::State& st) {
+  const char* dir = bench::bench_model(st);
+  if (!dir) return;
+  RestoreDefaults restore;
+  kernels::set_bf16_gemm_terms(int(st.range(1)));
+  DecodeSteps d(dir, st.range(0));
+  auto run = [&](bool shares) {
+    return [&, shares] {
+      kernels::set_gemv_shares_enabled(shares);
+      d.step();
+    };
+  };
+  interleave(st, {{"shares", run(true)}, {"turns", run(false)}});
+}
+BENCHMARK(BM_DecodeStepSharesVsTurns)
+    ->ArgsProduct({{1, 8}, {1, 2}})
+    ->ArgNames({"batch", "terms"})
+    ->Iterations(40)
     ->UseRealTime();
 
 }  // namespace

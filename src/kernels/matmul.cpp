@@ -19,6 +19,7 @@
 #include "kernels/isa/blocked_gemv.h"
 #include "kernels/isa/dot_gemv.h"
 #include "kernels/ops.h"
+#include "kernels/work_shares.h"
 
 namespace slotlm::kernels {
 
@@ -32,6 +33,7 @@ std::atomic<bool> g_amx_on{true};  // set_amx_enabled; SLOTLM_AMX=0 clears it
 std::atomic<bool> g_tiles_on{true};  // set_amx_tiles_enabled
 std::atomic<bool> g_dot_on{true};  // set_bf16_dot_enabled; SLOTLM_BF16_DOT=0 clears it
 std::atomic<bool> g_blocked_on{true};  // set_blocked_enabled
+std::atomic<bool> g_shares_on{true};  // set_gemv_shares_enabled
 
 GemmBackend backend() {
   int b = g_backend.load(std::memory_order_relaxed);
@@ -148,6 +150,8 @@ void pack_blocked(const MatView& w, uint16_t* out) {
 
 void set_blocked_enabled(bool on) { g_blocked_on.store(on, std::memory_order_relaxed); }
 
+void set_gemv_shares_enabled(bool on) { g_shares_on.store(on, std::memory_order_relaxed); }
+
 namespace {
 // w's blocked layout when the kernels may read it (the CPU runs its dot products and the active ISA
 // is AVX-512), else null.
@@ -238,15 +242,27 @@ struct RowChunks {
   }
 };
 
+// fn(c) for each chunk of a decode product: in contiguous shares per thread (work_shares.h), or
+// handed out in turn when set_gemv_shares_enabled(false) (for benchmarks).
+template <class F>
+void for_each_chunk(int64_t count, bool parallel, F&& fn) {
+  if (g_shares_on.load(std::memory_order_relaxed)) {
+    detail::for_each_chunk(count, parallel, fn);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  for (int64_t c = 0; c < count; ++c) fn(c);
+}
+
 // gemv of several weights in one parallel region, on the kernel table's FMA gemv: chunks of a
 // multiple of 4 rows (its row tile).
 void gemv_group_fma(const float* x, int64_t n, std::span<const MatmulOut> outs) {
   const RowChunks rc(outs, 1, 4);
   if (rc.total == 0) return;
   const KernelTable& tab = kernel_table();
-#pragma omp parallel for schedule(dynamic, 1) if (n * rc.total * outs[0].w.cols >= kMinParallelWork)
-  for (int64_t c = 0; c < rc.count; ++c)
+  for_each_chunk(rc.count, n * rc.total * outs[0].w.cols >= kMinParallelWork, [&](int64_t c) {
     rc.each(outs, c, [&](const MatmulOut& o, int64_t r0, int64_t r1) { gemv_range(tab, x, n, o.w, o.bias, r0, r1, o.y); });
+  });
 }
 
 // Weights whose decode rows run on AMX tiles (isa/amx_gemv.h): bf16 with k a multiple of 32. Rows
@@ -280,8 +296,7 @@ void gemv_group_amx(const float* x, int64_t n, std::span<const MatmulOut> outs) 
     const int64_t nj = std::min(detail::kAmxGemvRows, n - j0);
     if (any_plain) detail::amx_gemv_pack(x + j0 * k, nj, terms, k, packed.data());
     if (any_tiles) detail::amx_gemv_pack_rows(x + j0 * k, nj, terms, k, packed_rows.data());
-#pragma omp parallel for schedule(dynamic, 1) if (nj * rc.total * k >= kMinParallelWork)
-    for (int64_t c = 0; c < rc.count; ++c)
+    for_each_chunk(rc.count, nj * rc.total * k >= kMinParallelWork, [&](int64_t c) {
       rc.each(outs, c, [&](const MatmulOut& o, int64_t r0, int64_t r1) {
         const int64_t m = o.w.rows;
         float* y = o.y + j0 * m;
@@ -299,6 +314,7 @@ void gemv_group_amx(const float* x, int64_t n, std::span<const MatmulOut> outs) 
         }
         if (r1 > r0) gemv_range(tab, x + j0 * k, nj, o.w, o.bias, r0, r1, y);
       });
+    });
   }
 }
 
@@ -323,8 +339,7 @@ void gemv_group_dot(const float* x, int64_t n, std::span<const MatmulOut> outs) 
   packed.resize(size_t(detail::dot_gemv_packed_size(n, terms, k)));
   detail::dot_gemv_pack(x, n, terms, k, packed.data());
   const uint16_t* xp = packed.data();
-#pragma omp parallel for schedule(dynamic, 1) if (n * rc.total * k >= kMinParallelWork)
-  for (int64_t c = 0; c < rc.count; ++c)
+  for_each_chunk(rc.count, n * rc.total * k >= kMinParallelWork, [&](int64_t c) {
     rc.each(outs, c, [&](const MatmulOut& o, int64_t r0, int64_t r1) {
       if (const uint16_t* wb = blocked_of(o.w)) {
         detail::blocked_gemv_bf16(xp, n, terms, wb, k, r0, r1, o.bias, o.y, o.w.rows);
@@ -337,6 +352,7 @@ void gemv_group_dot(const float* x, int64_t n, std::span<const MatmulOut> outs) 
       detail::dot_gemv_bf16(xp, n, terms, reinterpret_cast<const uint16_t*>(o.w.row_ptr(r0)), k, r1 - r0, k,
                             o.bias ? o.bias + r0 : nullptr, o.y + r0, o.w.rows);
     });
+  });
 }
 
 // Decode-sized products. With `amx` (the default backend) bf16 weights run on the AMX tiles when

@@ -121,6 +121,12 @@ void pack_blocked(const MatView& w, uint16_t* out);
 // running kernels.
 void set_blocked_enabled(bool on);
 
+// Decode-sized products split their weights between the threads in contiguous shares, one stream
+// per thread, taking from each other's shares at the end (isa-independent; work_shares.h). For
+// benchmarks: false hands the chunks out in turn instead (OpenMP's dynamic schedule). Not
+// thread-safe with running kernels.
+void set_gemv_shares_enabled(bool on);
+
 // Row r of `w` as f32 into out[0, w.cols): from the blocked layout when the kernels read it (a tied
 // embedding's lookups), else the stored row converted.
 void matrix_row(const MatView& w, int64_t r, float* out);
