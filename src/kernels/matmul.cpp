@@ -218,8 +218,9 @@ void gemv_range(const KernelTable& tab, const float* x, int64_t n, const MatView
 constexpr int64_t kGemvChunkBytes = 256 << 10;
 
 // The rows of a group of weights (same k), concatenated with each weight's rows rounded up to `pad`,
-// cut into chunks of ~kGemvChunkBytes of weights, a multiple of `step` rows, that the threads take
-// as they finish the last one (so a core the host slows down does not hold the other back).
+// cut into chunks of ~kGemvChunkBytes of weights, a multiple of `step` rows, that the threads run
+// by for_each_chunk: each its own contiguous share, then what is left of the others' (so a core the
+// host slows down does not hold the other back).
 struct RowChunks {
   int64_t pad, total = 0, rows = 0, count = 0;
   RowChunks(std::span<const MatmulOut> outs, int64_t pad_rows, int64_t step) : pad(pad_rows) {
