@@ -315,6 +315,13 @@ void Server::Impl::handle_completion(const httplib::Request& req, const std::str
 
 void Server::Impl::setup_routes() {
   http.set_payload_max_length(opt.max_body_bytes);
+  // SO_REUSEADDR only: a restart may bind while the old socket lingers in TIME_WAIT, but a port
+  // another server listens on is refused. (httplib's default, SO_REUSEPORT, let a second server
+  // bind the same port and take part of the first one's connections.)
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   const int n_threads = std::max(kMinHttpThreads, kHttpThreadsPerWorker * opt.parallel);
   http.new_task_queue = [n_threads] { return new httplib::ThreadPool(size_t(n_threads)); };
 

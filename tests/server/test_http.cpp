@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/error.h"
 #include "model/model.h"
 #include "server/server.h"
 #include "test_util.h"
@@ -138,6 +139,23 @@ TEST(Http, UnavailableWhileLoadingAndErrorsAreJson) {
   const Reply big = http(s.port(), "POST", "/v1/completions", std::string(4096, 'x'));
   EXPECT_EQ(big.status, 413);
   EXPECT_EQ(json::parse(big.body)["error"]["code"], "body_too_large");
+}
+
+// A port another server listens on is refused with the CLI's one-line error, rather than shared
+// (SO_REUSEPORT would let both bind and split the connections); the first keeps answering.
+TEST(Http, APortInUseIsRefused) {
+  RunningServer first(any_port());
+  ASSERT_GT(first.port(), 0);
+  ServerOptions o = any_port();
+  o.port = first.port();
+  Server second(o);
+  try {
+    second.bind();
+    FAIL() << "a second server bound port " << first.port();
+  } catch (const slotlm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot listen on"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(http(first.port(), "GET", "/health").status, 503);  // still the first one, loading
 }
 
 TEST(Http, ApiKeyOnEveryEndpointButHealth) {
