@@ -151,7 +151,12 @@ int32_t Sampler::sample(float* logits, int64_t n_vocab, std::span<const int32_t>
   if (p_.temperature == 0.0) return int32_t(kernels::argmax(logits, n_vocab));
   // Temperature in f32, as HF's `scores / temperature`; then e = exp(logit - max), the
   // probabilities up to their normaliser (which the cuts never need).
+  // A temperature so small (or a repeat penalty so strong) that the best logit overflows to +inf:
+  // exp(inf - inf) would make every probability NaN (HF's multinomial refuses them). The limit of
+  // the distribution as the temperature falls is greedy, so take the argmax of the logits as they
+  // are (before the division, which would tie every overflowed logit at +inf).
   const float t = float(p_.temperature);
+  if (!std::isfinite(kernels::max_value(logits, n_vocab) / t)) return int32_t(kernels::argmax(logits, n_vocab));
   for (int64_t i = 0; i < n_vocab; ++i) logits[i] /= t;
   max_logit_ = kernels::max_value(logits, n_vocab);
   e_.resize(size_t(n_vocab));

@@ -101,6 +101,34 @@ TEST(Sampler, RepetitionPenaltyAsHF) {
   EXPECT_EQ(id, 2);
 }
 
+// A temperature so small that the best logit over it overflows (1e-40: 3 / 1e-40 is +inf in f32)
+// acts as greedy, its limit, rather than drawing from NaN probabilities (which picked ids
+// uniformly). Also with every logit negative (the best over it is -inf), and with a repeat penalty
+// so strong that a seen id's logit overflows (it is then the argmax).
+TEST(Sampler, OverflowingTemperatureActsGreedy) {
+  for (double t : {1e-30, 1e-40, 1e-300}) {
+    gen::SamplerParams p;
+    p.temperature = t;
+    p.seed = 5;
+    gen::Sampler s(p);
+    for (int i = 0; i < 50; ++i) {
+      auto z = logits5();
+      ASSERT_EQ(s.sample(z.data(), 5, {}), 1) << "temperature " << t;
+      std::vector<float> neg = {-4.0f, -3.0f, -2.5f, -1.0f, -9.0f};
+      ASSERT_EQ(s.sample(neg.data(), 5, {}), 3) << "temperature " << t << ", negative logits";
+    }
+  }
+  gen::SamplerParams p;
+  p.temperature = 1.0;
+  p.repeat_penalty = 1e-300;
+  p.seed = 5;
+  gen::Sampler s(p);
+  for (int i = 0; i < 50; ++i) {
+    auto z = logits5();
+    ASSERT_EQ(s.sample(z.data(), 5, std::vector<int32_t>{4}), 4);  // 0.5 / 1e-300: +inf
+  }
+}
+
 TEST(Sampler, InvalidParamsRefused) {
   gen::SamplerParams p;
   p.temperature = -1;
