@@ -106,9 +106,14 @@ void chat(ChatFlags& f) {
     if (g_interrupted.exchange(false)) std::fputs(" [interrupted]", stdout);
     std::fputs("\n", stdout);
     std::fflush(stdout);
-    if (out.slot_ran)
-      log_info("slot: loss ", out.slot_losses.front(), " -> ", out.slot_loss_final, ", |delta| ", out.slot_delta_norm,
-               ", ", out.slot_ms, " ms over ", out.prompt_tokens, " prompt tokens");
+    if (out.slot_ran) {
+      if (out.slot_diverged_step > 0)
+        log_info("slot: warning: step ", out.slot_diverged_step, " made the loss non-finite (--slot-lr ", out.slot_lr,
+                 " too large?); kept the delta of step ", out.slot_diverged_step - 1);
+      log_info("slot: loss ", out.slot_losses.empty() ? out.slot_loss_final : out.slot_losses.front(), " -> ",
+               out.slot_loss_final, ", |delta| ", out.slot_delta_norm, ", ", out.slot_ms, " ms over ",
+               out.prompt_tokens, " prompt tokens");
+    }
     history.push_back({"assistant", out.text});
   }
   if (interactive) std::fputs("\n", stdout);

@@ -92,9 +92,14 @@ void run(RunFlags& f) {
     std::printf("\n");
     std::fflush(stdout);
   }
-  if (r.slot && r.slot->ran)
-    log_info("slot: loss ", r.slot->loss.front(), " -> ", r.slot->loss_final, ", |delta| ", r.slot->delta_norm,
-             ", ", r.slot->ms, " ms (", r.slot->plan, ")");
+  if (r.slot && r.slot->ran) {
+    if (r.slot->diverged_step > 0)
+      log_info("slot: warning: step ", r.slot->diverged_step, " made the loss non-finite (--slot-lr ", go.slot.adam.lr,
+               ", --slot-wd ", go.slot.adam.weight_decay, " too large?); kept the delta of step ",
+               r.slot->diverged_step - 1);
+    log_info("slot: loss ", r.slot->loss.empty() ? r.slot->loss_final : r.slot->loss.front(), " -> ",
+             r.slot->loss_final, ", |delta| ", r.slot->delta_norm, ", ", r.slot->ms, " ms (", r.slot->plan, ")");
+  }
   if (!f.slot_save.empty() && r.slot)
     write_npy_f32(f.slot_save, {int64_t(r.slot->delta.size())}, r.slot->delta.data());
   const auto& t = r.timings;
@@ -112,7 +117,7 @@ void run(RunFlags& f) {
     j["slot"] = {{"steps", s.ran ? go.slot.steps : 0}, {"lr", go.slot.adam.lr}, {"loss", s.loss},
                  {"loss_final", s.ran ? nlohmann::json(s.loss_final) : nlohmann::json()},
                  {"delta_norm", s.delta_norm}, {"slot_ms", s.ms},
-                 {"loaded", !f.c.slot_load.empty()}, {"plan", s.plan}};
+                 {"loaded", !f.c.slot_load.empty()}, {"plan", s.plan}, {"diverged_step", s.diverged_step}};
   } else {
     j["slot"] = nullptr;
   }

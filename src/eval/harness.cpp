@@ -88,7 +88,8 @@ void add_error(nlohmann::json& rec, Task task, const Sample& s, const std::strin
 
 nlohmann::json slot_json(const slot::SlotResult& r, const slot::SlotOptions& o, double ms, int batch) {
   return {{"steps", o.steps}, {"lr", o.adam.lr}, {"loss", r.loss}, {"loss_final", r.loss_final},
-          {"delta_norm", r.delta_norm}, {"ms", ms}, {"plan", r.plan}, {"batch", batch}};
+          {"delta_norm", r.delta_norm}, {"ms", ms}, {"plan", r.plan}, {"batch", batch},
+          {"diverged_step", r.diverged_step}};
 }
 
 nlohmann::json timings_json(const gen::Timings& t, double prompt_ms, double slot_ms, double wall_ms) {

@@ -137,6 +137,7 @@ struct DecodeBatch::Text {
       out.slot_loss_final = r.slot->loss_final;
       out.slot_delta_norm = r.slot->delta_norm;
       out.slot_plan = r.slot->plan;
+      out.slot_diverged_step = r.slot->diverged_step;
     }
     return std::move(out);
   }

@@ -146,11 +146,12 @@ void parse_slot(const json& v, CompletionRequest& r) {
     const std::string p = "slot." + key;
     if (key == "steps") {
       const int64_t t = get_integer(val, p);
-      if (t < 0 || t > kMaxSlotSteps) bad(p, str_cat("'slot.steps' must be in [0, ", kMaxSlotSteps, "]"));
+      if (t < 0 || t > slot::kMaxSteps) bad(p, str_cat("'slot.steps' must be in [0, ", slot::kMaxSteps, "]"));
       r.slot.steps = int(t);
     } else if (key == "lr") {
       r.slot.adam.lr = get_number(val, p);
-      if (!(r.slot.adam.lr > 0)) bad(p, "'slot.lr' must be > 0");
+      if (!(r.slot.adam.lr > 0 && r.slot.adam.lr <= slot::kMaxLr))
+        bad(p, str_cat("'slot.lr' must be in (0, ", slot::kMaxLr, "]"));
     } else if (key == "beta1" || key == "beta2") {
       const double b = get_number(val, p);
       if (!(b >= 0 && b < 1)) bad(p, str_cat("'", p, "' must be in [0, 1)"));
@@ -160,7 +161,8 @@ void parse_slot(const json& v, CompletionRequest& r) {
       if (!(r.slot.adam.eps > 0)) bad(p, "'slot.eps' must be > 0");
     } else if (key == "weight_decay") {
       r.slot.adam.weight_decay = get_number(val, p);
-      if (!(r.slot.adam.weight_decay >= 0)) bad(p, "'slot.weight_decay' must be >= 0");
+      if (!(r.slot.adam.weight_decay >= 0 && r.slot.adam.weight_decay <= slot::kMaxWeightDecay))
+        bad(p, str_cat("'slot.weight_decay' must be in [0, ", slot::kMaxWeightDecay, "]"));
     } else {
       bad(p, str_cat("unknown field '", p, "' (known: steps, lr, beta1, beta2, eps, weight_decay)"));
     }
@@ -315,7 +317,7 @@ json slot_json(const CompletionOutcome& out) {
   return {{"steps", out.slot_steps},          {"lr", out.slot_lr},
           {"losses", out.slot_losses},        {"loss_final", out.slot_loss_final},
           {"delta_norm", out.slot_delta_norm}, {"slot_ms", out.slot_ms},
-          {"plan", out.slot_plan}};
+          {"plan", out.slot_plan},            {"diverged_step", out.slot_diverged_step}};
 }
 
 json completion_response(Endpoint endpoint, const ResponseMeta& meta, const CompletionOutcome& out) {

@@ -34,7 +34,6 @@ nlohmann::json error_body(const ApiError& e);
 // Limits a request may not exceed (named so the error messages and tests share them).
 inline constexpr int64_t kMaxStopStrings = 4;         // as OpenAI
 inline constexpr size_t kMaxStopBytes = 256;          // per stop string
-inline constexpr int kMaxSlotSteps = 100;             // SLOT steps per request (each is ~2 mat-vecs)
 inline constexpr size_t kMaxMessages = 1024;
 
 enum class Endpoint { kChat, kCompletion };
@@ -79,6 +78,7 @@ struct CompletionOutcome {
   bool slot_ran = false;
   int slot_steps = 0;
   double slot_lr = 0, slot_loss_final = 0, slot_delta_norm = 0;
+  int slot_diverged_step = 0;  // slot::SlotResult::diverged_step
   std::vector<double> slot_losses;
   std::string slot_plan;
 };

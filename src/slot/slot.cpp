@@ -12,10 +12,10 @@ namespace slotlm::slot {
 
 void validate(const SlotOptions& o) {
   const auto& a = o.adam;
-  if (o.steps < 0) fail("--slot-steps must be >= 0 (got ", o.steps, ")");
-  if (!(a.lr > 0) || !std::isfinite(a.lr)) fail("--slot-lr must be a finite number > 0 (got ", a.lr, ")");
-  if (!(a.weight_decay >= 0) || !std::isfinite(a.weight_decay))
-    fail("--slot-wd must be a finite number >= 0 (got ", a.weight_decay, ")");
+  if (o.steps < 0 || o.steps > kMaxSteps) fail("--slot-steps must be in [0, ", kMaxSteps, "] (got ", o.steps, ")");
+  if (!(a.lr > 0 && a.lr <= kMaxLr)) fail("--slot-lr must be in (0, ", kMaxLr, "] (got ", a.lr, ")");
+  if (!(a.weight_decay >= 0 && a.weight_decay <= kMaxWeightDecay))
+    fail("--slot-wd must be in [0, ", kMaxWeightDecay, "] (got ", a.weight_decay, ")");
   if (!(a.eps > 0) || !std::isfinite(a.eps)) fail("--slot-eps must be a finite number > 0 (got ", a.eps, ")");
   if (!(a.beta1 >= 0 && a.beta1 < 1) || !(a.beta2 >= 0 && a.beta2 < 1))
     fail("--slot-betas must both be in [0, 1) (got ", a.beta1, ",", a.beta2, ")");
@@ -63,6 +63,9 @@ std::vector<SlotResult> optimize_batch(const model::Model& m, std::span<const Pr
   const int64_t B = int64_t(live.size());
   std::vector<float> deltas(size_t(B * d)), U(size_t(B * V));
   std::vector<float> r(static_cast<size_t>(V)), g(static_cast<size_t>(d));
+  // Each prompt's delta before its last step: where it goes back to if that step diverged.
+  std::vector<float> before(size_t(B * d));
+  std::vector<char> stopped(size_t(B), 0);
   for (int t = 0; t <= opt.steps && B > 0; ++t) {
     for (int64_t b = 0; b < B; ++b) {
       const auto& delta = res[live[size_t(b)]].delta;
@@ -71,9 +74,19 @@ std::vector<SlotResult> optimize_batch(const model::Model& m, std::span<const Pr
     kernels::matmul(deltas.data(), B, W, nullptr, U.data());
     const bool last = t == opt.steps;  // after the final step only the loss L(delta_T) is needed
     for (int64_t b = 0; b < B; ++b) {
+      if (stopped[size_t(b)]) continue;
       const size_t i = live[size_t(b)];
       SlotResult& R = res[i];
       const double loss = obj[i]->evaluate(U.data() + b * V, R.delta.data(), last ? nullptr : r.data());
+      if (t > 0 && !(std::isfinite(loss) && std::isfinite(norm2(R.delta)))) {
+        // Step t made delta or its loss non-finite: back to delta_{t-1}, whose loss was finite.
+        R.diverged_step = t;
+        std::copy_n(before.begin() + b * d, d, R.delta.begin());
+        R.loss_final = R.loss.back();
+        R.loss.pop_back();
+        stopped[size_t(b)] = 1;
+        continue;
+      }
       if (last) {
         R.loss_final = loss;
         continue;
@@ -81,6 +94,7 @@ std::vector<SlotResult> optimize_batch(const model::Model& m, std::span<const Pr
       R.loss.push_back(loss);
       if (on_step) on_step(i, t + 1, loss);
       kernels::matvec_t(r.data(), W, g.data());
+      std::copy(R.delta.begin(), R.delta.end(), before.begin() + b * d);
       adam[i].step(R.delta.data(), g.data());
     }
   }

@@ -29,6 +29,14 @@ struct SlotOptions {
   size_t mem_budget = size_t(1) << 30;
 };
 
+// Upper bounds validate() holds options to. Each step costs about two mat-vecs over the LM head,
+// so 100 steps is already ~20x the paper's T; a learning rate or weight decay of 1000 moves every
+// coordinate of delta by ~1000 per step, far past any useful change of the final hidden state
+// (the paper uses lr 0.01 to 0.1), and much larger values overflow the logits to NaN.
+inline constexpr int kMaxSteps = 100;
+inline constexpr double kMaxLr = 1e3;
+inline constexpr double kMaxWeightDecay = 1e3;
+
 // Validates options; throws Error naming the flag ("--slot-lr must be > 0", ...).
 void validate(const SlotOptions& opt);
 
@@ -39,6 +47,10 @@ struct SlotResult {
   double delta_norm = 0;      // |delta_T|_2
   double ms = 0;              // wall time of the optimisation
   bool ran = false;           // false when T = 0 or the prompt has < 2 tokens (no next-token pairs)
+  // The step whose update made the loss or delta non-finite (an lr or weight decay far too large
+  // for this prompt), 0 if none. The optimisation stopped there: delta, loss_final and the loss
+  // list are those of the last finite delta, so generation goes on from it.
+  int diverged_step = 0;
   std::string plan;           // memory plan used: "cached", "cached-f16", "streamed", "reference"
 };
 

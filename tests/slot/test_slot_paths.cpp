@@ -161,14 +161,56 @@ TEST(SlotBatch, OneDeltaPerPromptSameAsAlone) {
   EXPECT_NE(batch[0].delta, batch[1].delta);
 }
 
+// A step that makes the loss non-finite (an lr and weight decay at their bounds: delta grows ~1e6
+// times per step until the logits overflow) stops that prompt's optimisation at the last finite
+// delta, which is the delta of a run with one step fewer, bit for bit, with the same losses; the
+// other prompt of the batch is not affected.
+TEST(SlotDivergence, StopsAtTheLastFiniteDelta) {
+  auto m = model::Model::load(test::data_path("tiny-qwen2"));
+  const auto a = golden_prompt("tiny-qwen2");
+  const std::vector<int32_t> b = {9, 200, 31, 77, 4, 150, 150, 88};
+  const auto ha = test::prefill(*m, a), hb = test::prefill(*m, b);
+  slot::SlotOptions wild;
+  wild.steps = 40;
+  wild.adam.lr = slot::kMaxLr;
+  wild.adam.weight_decay = slot::kMaxWeightDecay;
+  const auto div = slot::optimize(*m, ha.data(), a, wild);
+  ASSERT_GT(div.diverged_step, 1) << "the update never overflowed: the test needs a wilder setting";
+  EXPECT_TRUE(std::isfinite(div.loss_final));
+  EXPECT_TRUE(std::isfinite(div.delta_norm));
+  EXPECT_EQ(div.loss.size(), size_t(div.diverged_step - 1));
+  slot::SlotOptions shorter = wild;
+  shorter.steps = div.diverged_step - 1;
+  const auto good = slot::optimize(*m, ha.data(), a, shorter);
+  EXPECT_EQ(good.diverged_step, 0);
+  EXPECT_EQ(div.delta, good.delta);
+  EXPECT_EQ(div.loss, good.loss);
+  EXPECT_EQ(div.loss_final, good.loss_final);
+  // In a batch with a prompt whose own run is the same alone.
+  const slot::PromptRef prompts[] = {{ha.data(), a}, {hb.data(), b}};
+  const auto batch = slot::optimize_batch(*m, prompts, wild);
+  const auto alone_b = slot::optimize(*m, hb.data(), b, wild);
+  EXPECT_EQ(batch[0].delta, div.delta);
+  EXPECT_EQ(batch[0].diverged_step, div.diverged_step);
+  EXPECT_EQ(batch[1].delta, alone_b.delta);
+  EXPECT_EQ(batch[1].diverged_step, alone_b.diverged_step);
+}
+
 TEST(SlotOptions, InvalidValuesRefused) {
   slot::SlotOptions o;
   o.steps = -1;
+  EXPECT_THROW(slot::validate(o), Error);
+  o.steps = slot::kMaxSteps + 1;
   EXPECT_THROW(slot::validate(o), Error);
   o = {};
   o.adam.lr = 0;
   EXPECT_THROW(slot::validate(o), Error);
   o.adam.lr = std::nan("");
+  EXPECT_THROW(slot::validate(o), Error);
+  o.adam.lr = 1e20;  // overflowed the logits to NaN within a step
+  EXPECT_THROW(slot::validate(o), Error);
+  o = {};
+  o.adam.weight_decay = 1e308;
   EXPECT_THROW(slot::validate(o), Error);
   o = {};
   o.adam.beta2 = 1.0;
