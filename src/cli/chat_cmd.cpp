@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "server/engine.h"
+#include "tokenizer/utf8.h"
 
 namespace slotlm::cli {
 
@@ -60,7 +61,7 @@ void chat(ChatFlags& f) {
   std::vector<tok::ChatMessage> history;
   auto reset = [&] {
     history.clear();
-    if (!f.system.empty()) history.push_back({"system", f.system});
+    if (!f.system.empty()) history.push_back({"system", checked_utf8(f.system, "--system")});
   };
   reset();
   if (interactive) catch_interrupts();
@@ -80,6 +81,11 @@ void chat(ChatFlags& f) {
     if (line == "/reset") {
       reset();
       if (interactive) std::fputs("(conversation cleared)\n", stderr);
+      continue;
+    }
+    if (!tok::utf8_is_valid(line)) {
+      std::fprintf(stderr, "slotlm chat: that line is not valid UTF-8; type it again\n");
+      if (!interactive) fail("stdin: a line is not valid UTF-8");
       continue;
     }
     history.push_back({"user", line});

@@ -2,6 +2,7 @@
 #include "cli/common.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -13,6 +14,7 @@
 #include "core/threads.h"
 #include "core/timer.h"
 #include "kernels/matmul.h"
+#include "tokenizer/utf8.h"
 
 namespace slotlm::cli {
 
@@ -25,6 +27,15 @@ void add_model_flags(CLI::App& app, CommonFlags& f) {
                  "terms, ~1e-5 relative; default) or full (3 terms, f32 level)");
 }
 
+std::string checked_utf8(std::string text, const std::string& what) {
+  for (size_t i = 0; i < text.size();) {
+    const tok::Utf8Step st = tok::utf8_step(text, i);
+    if (!st.valid) fail(what, ": not valid UTF-8 (byte ", i, " starts an ill-formed sequence)");
+    i += st.len;
+  }
+  return text;
+}
+
 void add_sampling_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("-n,--n-predict", f.n_predict, "max new tokens")->capture_default_str();
   f.o_temp = app.add_option("--temp", f.temp, "temperature; 0 = greedy (default: generation_config.json, else 0)");
@@ -32,7 +43,17 @@ void add_sampling_flags(CLI::App& app, CommonFlags& f) {
   f.o_top_p = app.add_option("--top-p", f.top_p, "top-p; 1 = off");
   app.add_option("--min-p", f.min_p, "min-p; 0 = off")->capture_default_str();
   f.o_rp = app.add_option("--repeat-penalty", f.repeat_penalty, "repetition penalty; 1 = off");
-  app.add_option("--seed", f.seed, "RNG seed; -1 = random")->capture_default_str();
+  // CLI11 would saturate a number past int64 (99999999999999999999 ran as 2^63 - 1): the text is
+  // checked first.
+  app.add_option("--seed", f.seed, "RNG seed; -1 = random")
+      ->capture_default_str()
+      ->check([](const std::string& v) -> std::string {
+        int64_t x = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+        if (ec == std::errc::result_out_of_range) return "must fit in 64 bits (at most 9223372036854775807)";
+        if (ec != std::errc() || end != v.data() + v.size()) return "must be an integer";
+        return "";
+      });
 }
 
 void add_slot_flags(CLI::App& app, CommonFlags& f) {
@@ -55,7 +76,14 @@ std::string layout_note(const model::Weights& w) {
 }
 }  // namespace
 
+void check_common_flags(const CommonFlags& f) {
+  if (f.threads < 0 || f.threads > kMaxThreads) fail("--threads must be in [0, ", kMaxThreads, "] (0 = all cores), got ", f.threads);
+  if (f.seed < -1) fail("--seed must be -1 (random) or >= 0, got ", f.seed);
+  if (f.n_predict < 0) fail("-n must be >= 0, got ", f.n_predict);
+}
+
 std::unique_ptr<model::Model> load_model(const CommonFlags& f) {
+  check_common_flags(f);
   if (!f.precision.empty()) {
     const auto* it = std::find(std::begin(kPrecisionNames), std::end(kPrecisionNames), f.precision);
     if (it == std::end(kPrecisionNames)) fail("--precision must be fast, exact or full, got '", f.precision, "'");

@@ -41,6 +41,9 @@ void add_sampling_flags(CLI::App& app, CommonFlags& f);
 void add_slot_flags(CLI::App& app, CommonFlags& f);
 
 // Loads the model named by -m and sets the thread count; logs load time to stderr.
+// Checks the flags every model command shares (--threads, --seed, -n); throws Error naming the flag.
+// load_model calls it first; serve calls it before it binds its port.
+void check_common_flags(const CommonFlags& f);
 std::unique_ptr<model::Model> load_model(const CommonFlags& f);
 // Loads the tokenizer of the model folder; returns null (with a note) when it has none.
 std::unique_ptr<tok::Tokenizer> load_tokenizer(const std::string& dir, bool required);
@@ -59,6 +62,13 @@ size_t parse_size(const std::string& s, const std::string& flag);
 // The --prompt-cache flag of serve and chat (default 256M), and its bytes ("0": no prompt cache).
 void add_prompt_cache_flag(CLI::App& app, std::string& value);
 size_t prompt_cache_bytes(const std::string& value);
+// `text` itself when it is valid UTF-8; else throws Error naming `what` (a flag or file) and the
+// offset of the first ill-formed byte. (The tokenizer would repair it into U+FFFD silently.)
+std::string checked_utf8(std::string text, const std::string& what);
+
+// Most threads --threads takes (0 = all cores).
+inline constexpr int kMaxThreads = 1024;
+
 // Parses space/comma separated ids; throws Error naming `flag`.
 std::vector<int32_t> parse_ids(const std::string& s, const std::string& flag);
 

@@ -20,7 +20,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // One line in the same form as every other error (CLI11's own adds a "Run with --help" line).
+    std::fprintf(stderr, "slotlm: error: %s (see --help)\n", e.what());
+    return e.get_exit_code();
   } catch (const slotlm::Error& e) {
     std::fprintf(stderr, "slotlm: error: %s\n", e.what());
     return 1;

@@ -24,7 +24,7 @@ struct RunFlags {
 
 std::vector<int32_t> build_prompt(const RunFlags& f, const tok::Tokenizer* tk) {
   const int given = !f.prompt.empty() + !f.prompt_ids.empty() + !f.prompt_file.empty();
-  if (given != 1) fail("give exactly one of -p TEXT, --prompt-ids IDS, --prompt-file PATH");
+  if (given != 1) fail("give exactly one of -p TEXT, --prompt-ids IDS, --prompt-file PATH (an empty one counts as none)");
   if (!f.prompt_ids.empty()) {
     if (f.chat) fail("--chat needs a text prompt (-p or --prompt-file), not --prompt-ids");
     auto ids = parse_ids(f.prompt_ids, "--prompt-ids");
@@ -32,7 +32,7 @@ std::vector<int32_t> build_prompt(const RunFlags& f, const tok::Tokenizer* tk) {
     return ids;
   }
   if (!tk) fail(f.c.model_dir, ": a text prompt needs a tokenizer in the model folder");
-  const std::string text = f.prompt_file.empty() ? f.prompt : read_file(f.prompt_file);
+  const std::string text = f.prompt_file.empty() ? checked_utf8(f.prompt, "-p") : checked_utf8(read_file(f.prompt_file), f.prompt_file);
   tok::EncodeOptions eo;
   eo.parse_special = !f.no_special;
   if (!f.chat) {
@@ -40,7 +40,7 @@ std::vector<int32_t> build_prompt(const RunFlags& f, const tok::Tokenizer* tk) {
     return tk->encode(text, eo);
   }
   std::vector<tok::ChatMessage> msgs;
-  if (!f.system.empty()) msgs.push_back({"system", f.system});
+  if (!f.system.empty()) msgs.push_back({"system", checked_utf8(f.system, "--system")});
   msgs.push_back({"user", text});
   const std::string& tmpl = f.chat_template.empty() ? tk->chat_template() : tok::builtin_chat_template(f.chat_template);
   if (tmpl.empty()) fail(f.c.model_dir, ": the tokenizer has no chat_template; pass --chat-template NAME");

@@ -55,6 +55,7 @@ void wait_for_signal(const sigset_t& set, server::Server& srv, const std::atomic
 }
 
 void serve(ServeFlags& f) {
+  check_common_flags(f.c);  // before the port is bound: the model loads after that
   if (f.parallel < 1) fail("--parallel must be >= 1");
   if (f.max_batch < 1 || f.max_batch > 256) fail("--max-batch must be in [1, 256]");
   if (f.prefill_chunk < 0) fail("--prefill-chunk must be >= 0 (0 = whole prompts)");

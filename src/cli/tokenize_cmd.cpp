@@ -17,12 +17,12 @@ struct TokFlags {
 };
 
 void tokenize(const TokFlags& f) {
-  if (f.text.empty() == f.file.empty()) fail("give exactly one of TEXT or --file PATH");
+  if (f.text.empty() == f.file.empty()) fail("give exactly one of TEXT or --file PATH (an empty TEXT counts as none)");
   auto tk = load_tokenizer(f.model_dir, true);
   tok::EncodeOptions eo;
   eo.add_special = f.bos;
   eo.parse_special = !f.no_special;
-  const auto ids = tk->encode(f.file.empty() ? f.text : read_file(f.file), eo);
+  const auto ids = tk->encode(f.file.empty() ? checked_utf8(f.text, "TEXT") : checked_utf8(read_file(f.file), f.file), eo);
   std::string out;
   for (size_t i = 0; i < ids.size(); ++i) out += (i ? " " : "") + std::to_string(ids[i]);
   std::printf("%s\n", out.c_str());

@@ -85,6 +85,27 @@ expect_error "bad.npy" run -m "$M" --prompt-ids "$PROMPT" --slot-load "$WORK/bad
 mkdir -p "$WORK/trunc" && cp "$M/config.json" "$WORK/trunc/" && head -c 100 "$M/model.safetensors" >"$WORK/trunc/model.safetensors"
 expect_error "model.safetensors" run -m "$WORK/trunc" --prompt-ids "1 2"
 expect_error "tokenizer" run -m "$M" -p "hello"
+# Flags every model command shares, and values that used to be accepted silently.
+expect_error "threads" run -m "$M" --prompt-ids "$PROMPT" --threads -1
+expect_error "threads" run -m "$M" --prompt-ids "$PROMPT" --threads 100000
+expect_error "seed" run -m "$M" --prompt-ids "$PROMPT" --seed -5
+expect_error "64 bits" run -m "$M" --prompt-ids "$PROMPT" --seed 99999999999999999999
+expect_error "n-predict" run -m "$M" --prompt-ids "$PROMPT" -n abc
+expect_error "slot-steps" run -m "$M" --prompt-ids "$PROMPT" --slot-steps 1000000
+expect_error "slot-lr" run -m "$M" --prompt-ids "$PROMPT" --slot-steps 2 --slot-lr 1e308
+expect_error "slot-wd" run -m "$M" --prompt-ids "$PROMPT" --slot-steps 2 --slot-wd 1e308
+expect_error "-n must be" serve -m "$M" -n -3 --port 0
+# Text that is not UTF-8 (the tokenizer would turn it into U+FFFD silently), on every way in.
+TOKM=${2}/models/tinystories-656k
+if [ -d "$TOKM" ]; then
+  printf 'Hi \xc3' >"$WORK/bad.txt"
+  expect_error "not valid UTF-8" tokenize -m "$TOKM" "$(printf 'Hi \xff there')"
+  expect_error "bad.txt: not valid UTF-8" tokenize -m "$TOKM" --file "$WORK/bad.txt"
+  expect_error "-p: not valid UTF-8" run -m "$TOKM" -p "$(printf 'a \xed\xa0\x80 b')" -n 1
+  expect_error "bad.txt: not valid UTF-8" run -m "$TOKM" --prompt-file "$WORK/bad.txt" -n 1
+else
+  echo "SKIP (UTF-8 checks): $TOKM is absent (../shared/models)"
+fi
 
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]
