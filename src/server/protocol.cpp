@@ -49,7 +49,10 @@ int64_t get_integer(const json& v, const std::string& param) {
   }
   if (v.is_number_float()) {
     const double x = v.get<double>();
-    if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9.0e15) return int64_t(x);
+    if (std::isfinite(x) && x == std::floor(x)) {
+      if (std::fabs(x) < 9.0e15) return int64_t(x);
+      bad(param, str_cat("'", param, "' is out of range"));  // beyond 2^53 a double is no exact integer
+    }
   }
   bad(param, str_cat("'", param, "' must be an integer, got ", v.is_number() ? "a fraction" : type_name(v)));
 }
@@ -253,9 +256,11 @@ CompletionRequest parse_request(const std::string& body, Endpoint endpoint, cons
     r.sampling.repeat_penalty = get_number(*v, "repeat_penalty");
     if (!(r.sampling.repeat_penalty > 0)) bad("repeat_penalty", "'repeat_penalty' must be > 0");
   }
-  if (const json* v = field("seed")) {
-    r.sampling.seed = uint64_t(get_integer(*v, "seed"));
-    r.has_seed = true;
+  if (const json* v = field("seed")) {  // -1: random, as the CLI's --seed and llama.cpp's server
+    const int64_t seed = get_integer(*v, "seed");
+    if (seed < -1) bad("seed", "'seed' must be -1 (random) or >= 0");
+    r.sampling.seed = uint64_t(seed);
+    r.has_seed = seed >= 0;
   }
   if (const json* v = field("n")) {
     if (get_integer(*v, "n") != 1) bad("n", "only 'n' = 1 is supported");
@@ -267,6 +272,20 @@ CompletionRequest parse_request(const std::string& body, Endpoint endpoint, cons
   }
   if (const json* v = field("logprobs"); v && !(v->is_boolean() && !v->get<bool>()))
     bad("logprobs", "'logprobs' is not supported");
+  // Fields that would change the result, not implemented: refused rather than ignored (their
+  // neutral values pass, as clients send them by default). SLOT's own options live in "slot".
+  if (const json* v = field("top_logprobs"); v && !(v->is_number() && v->get<double>() == 0))
+    bad("top_logprobs", "'top_logprobs' is not supported");
+  if (const json* v = field("echo"); v && !(v->is_boolean() && !v->get<bool>()))
+    bad("echo", "'echo' is not supported");
+  if (const json* v = field("suffix"); v && !(v->is_string() && v->get<std::string>().empty()))
+    bad("suffix", "'suffix' is not supported");
+  if (const json* v = field("best_of"); v && !(v->is_number() && v->get<double>() == 1))
+    bad("best_of", "only 'best_of' = 1 is supported");
+  if (const json* v = field("logit_bias"); v && !(v->is_object() && v->empty()))
+    bad("logit_bias", "'logit_bias' is not supported");
+  for (const char* name : {"slot_steps", "slot_lr", "steps", "lr"})
+    if (field(name)) bad(name, str_cat("unknown field '", name, "': SLOT options go in \"slot\", e.g. {\"slot\": {\"steps\": 5, \"lr\": 0.1}}"));
   if (const json* v = field("stream")) r.stream = get_bool(*v, "stream");
   if (const json* v = field("cache_prompt")) r.cache_prompt = get_bool(*v, "cache_prompt");
   if (const json* v = field("stream_options")) {

@@ -153,6 +153,26 @@ TEST(Protocol, RejectsBadJsonAndWrongTypes) {
   expect_400(R"({"messages":[{"role":"user","content":"x"}]})", "prompt", Endpoint::kCompletion);
   // Zero penalties (what OpenAI SDKs may send) are accepted.
   EXPECT_NO_THROW(parse_chat("{" + user + R"(,"frequency_penalty":0,"presence_penalty":0.0,"logprobs":false})"));
+  // Integers past what a double holds exactly are out of range, not "a fraction".
+  EXPECT_NE(expect_400("{" + user + R"(,"max_tokens":99999999999999999999999})", "max_tokens").find("out of range"),
+            std::string::npos);
+  // SLOT bounds (slot::kMaxLr, kMaxWeightDecay): larger values overflowed the logits to NaN.
+  expect_400("{" + user + R"(,"slot":{"lr":1e20}})", "slot.lr");
+  expect_400("{" + user + R"(,"slot":{"weight_decay":1e308}})", "slot.weight_decay");
+  // Seeds: -1 is random (as the CLI's --seed), below that refused.
+  expect_400("{" + user + R"(,"seed":-2})", "seed");
+  EXPECT_FALSE(parse_chat("{" + user + R"(,"seed":-1})").has_seed);
+  EXPECT_TRUE(parse_chat("{" + user + R"(,"seed":0})").has_seed);
+  // Fields that would change the result and are not implemented are refused, not ignored; their
+  // neutral values pass.
+  expect_400(R"({"prompt":"x","echo":true})", "echo", Endpoint::kCompletion);
+  expect_400(R"({"prompt":"x","suffix":"end"})", "suffix", Endpoint::kCompletion);
+  expect_400(R"({"prompt":"x","best_of":3})", "best_of", Endpoint::kCompletion);
+  expect_400(R"({"prompt":"x","logit_bias":{"50256":-100}})", "logit_bias", Endpoint::kCompletion);
+  expect_400("{" + user + R"(,"top_logprobs":2})", "top_logprobs");
+  expect_400(R"({"prompt":"x","slot_steps":3})", "slot_steps", Endpoint::kCompletion);
+  EXPECT_NO_THROW(parse_request(R"({"prompt":"x","echo":false,"suffix":"","best_of":1,"logit_bias":{},"top_logprobs":0})",
+                                Endpoint::kCompletion, RequestDefaults{}));
 }
 
 TEST(Protocol, ErrorBodyHasOpenAIShape) {
