@@ -77,7 +77,8 @@ std::string layout_note(const model::Weights& w) {
 }  // namespace
 
 void check_common_flags(const CommonFlags& f) {
-  if (f.threads < 0 || f.threads > kMaxThreads) fail("--threads must be in [0, ", kMaxThreads, "] (0 = all cores), got ", f.threads);
+  if (f.threads < 0 || f.threads > kMaxThreads)
+    fail("--threads must be in [0, ", kMaxThreads, "] (0 = all cores), got ", f.threads);
   if (f.seed < -1) fail("--seed must be -1 (random) or >= 0, got ", f.seed);
   if (f.n_predict < 0) fail("-n must be >= 0, got ", f.n_predict);
 }

@@ -24,7 +24,8 @@ struct RunFlags {
 
 std::vector<int32_t> build_prompt(const RunFlags& f, const tok::Tokenizer* tk) {
   const int given = !f.prompt.empty() + !f.prompt_ids.empty() + !f.prompt_file.empty();
-  if (given != 1) fail("give exactly one of -p TEXT, --prompt-ids IDS, --prompt-file PATH (an empty one counts as none)");
+  if (given != 1)
+    fail("give exactly one of -p TEXT, --prompt-ids IDS, --prompt-file PATH (an empty one counts as none)");
   if (!f.prompt_ids.empty()) {
     if (f.chat) fail("--chat needs a text prompt (-p or --prompt-file), not --prompt-ids");
     auto ids = parse_ids(f.prompt_ids, "--prompt-ids");
@@ -32,7 +33,8 @@ std::vector<int32_t> build_prompt(const RunFlags& f, const tok::Tokenizer* tk) {
     return ids;
   }
   if (!tk) fail(f.c.model_dir, ": a text prompt needs a tokenizer in the model folder");
-  const std::string text = f.prompt_file.empty() ? checked_utf8(f.prompt, "-p") : checked_utf8(read_file(f.prompt_file), f.prompt_file);
+  const std::string text = f.prompt_file.empty() ? checked_utf8(f.prompt, "-p")
+                                                  : checked_utf8(read_file(f.prompt_file), f.prompt_file);
   tok::EncodeOptions eo;
   eo.parse_special = !f.no_special;
   if (!f.chat) {

@@ -22,7 +22,8 @@ void tokenize(const TokFlags& f) {
   tok::EncodeOptions eo;
   eo.add_special = f.bos;
   eo.parse_special = !f.no_special;
-  const auto ids = tk->encode(f.file.empty() ? checked_utf8(f.text, "TEXT") : checked_utf8(read_file(f.file), f.file), eo);
+  const std::string text = f.file.empty() ? checked_utf8(f.text, "TEXT") : checked_utf8(read_file(f.file), f.file);
+  const auto ids = tk->encode(text, eo);
   std::string out;
   for (size_t i = 0; i < ids.size(); ++i) out += (i ? " " : "") + std::to_string(ids[i]);
   std::printf("%s\n", out.c_str());

@@ -285,7 +285,9 @@ CompletionRequest parse_request(const std::string& body, Endpoint endpoint, cons
   if (const json* v = field("logit_bias"); v && !(v->is_object() && v->empty()))
     bad("logit_bias", "'logit_bias' is not supported");
   for (const char* name : {"slot_steps", "slot_lr", "steps", "lr"})
-    if (field(name)) bad(name, str_cat("unknown field '", name, "': SLOT options go in \"slot\", e.g. {\"slot\": {\"steps\": 5, \"lr\": 0.1}}"));
+    if (field(name))
+      bad(name, str_cat("unknown field '", name,
+                        R"(': SLOT options go in "slot", e.g. {"slot": {"steps": 5, "lr": 0.1}})"));
   if (const json* v = field("stream")) r.stream = get_bool(*v, "stream");
   if (const json* v = field("cache_prompt")) r.cache_prompt = get_bool(*v, "cache_prompt");
   if (const json* v = field("stream_options")) {

@@ -171,8 +171,8 @@ TEST(Protocol, RejectsBadJsonAndWrongTypes) {
   expect_400(R"({"prompt":"x","logit_bias":{"50256":-100}})", "logit_bias", Endpoint::kCompletion);
   expect_400("{" + user + R"(,"top_logprobs":2})", "top_logprobs");
   expect_400(R"({"prompt":"x","slot_steps":3})", "slot_steps", Endpoint::kCompletion);
-  EXPECT_NO_THROW(parse_request(R"({"prompt":"x","echo":false,"suffix":"","best_of":1,"logit_bias":{},"top_logprobs":0})",
-                                Endpoint::kCompletion, RequestDefaults{}));
+  const std::string neutral = R"({"prompt":"x","echo":false,"suffix":"","best_of":1,"logit_bias":{},"top_logprobs":0})";
+  EXPECT_NO_THROW(parse_request(neutral, Endpoint::kCompletion, RequestDefaults{}));
 }
 
 TEST(Protocol, ErrorBodyHasOpenAIShape) {
