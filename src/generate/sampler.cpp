@@ -155,10 +155,12 @@ int32_t Sampler::sample(float* logits, int64_t n_vocab, std::span<const int32_t>
   // exp(inf - inf) would make every probability NaN (HF's multinomial refuses them). The limit of
   // the distribution as the temperature falls is greedy, so take the argmax of the logits as they
   // are (before the division, which would tie every overflowed logit at +inf).
+  // Division by t > 0 is monotonic in IEEE arithmetic, so the best logit over t is the best of the
+  // divided logits, bit for bit: one pass finds both.
   const float t = float(p_.temperature);
-  if (!std::isfinite(kernels::max_value(logits, n_vocab) / t)) return int32_t(kernels::argmax(logits, n_vocab));
+  max_logit_ = kernels::max_value(logits, n_vocab) / t;
+  if (!std::isfinite(max_logit_)) return int32_t(kernels::argmax(logits, n_vocab));
   for (int64_t i = 0; i < n_vocab; ++i) logits[i] /= t;
-  max_logit_ = kernels::max_value(logits, n_vocab);
   e_.resize(size_t(n_vocab));
   kernels::exp_shifted(logits, n_vocab, max_logit_, e_.data());
   if (!(p_.top_k > 0 && p_.top_k < n_vocab) && p_.top_p >= 1.0 && p_.min_p <= 0.0) return draw_by_id(n_vocab);
