@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <vector>
 
 #include "core/error.h"
 #include "golden.h"
@@ -143,11 +145,17 @@ TEST(SlotPaths, FallbackRowWhenNormaliserUnderflows) {
   for (int64_t v = 0; v < V; ++v) EXPECT_NEAR(r1[size_t(v)], r2[size_t(v)], 1e-5) << v;
 }
 
+// tiny-qwen2 and two prompts prefilled: its golden one (a) and a short other one (b), for the
+// batch tests.
+struct TwoPrompts {
+  std::unique_ptr<model::Model> m = model::Model::load(test::data_path("tiny-qwen2"));
+  std::vector<int32_t> a = golden_prompt("tiny-qwen2"), b = {9, 200, 31, 77, 4, 150, 150, 88};
+  std::vector<float> ha = test::prefill(*m, a), hb = test::prefill(*m, b);
+};
+
 TEST(SlotBatch, OneDeltaPerPromptSameAsAlone) {
-  auto m = model::Model::load(test::data_path("tiny-qwen2"));
-  const auto a = golden_prompt("tiny-qwen2");
-  const std::vector<int32_t> b = {9, 200, 31, 77, 4, 150, 150, 88};
-  const auto ha = test::prefill(*m, a), hb = test::prefill(*m, b);
+  const TwoPrompts t;
+  const auto& [m, a, b, ha, hb] = t;
   slot::SlotOptions opt;
   opt.steps = 3;
   const auto alone_a = slot::optimize(*m, ha.data(), a, opt);
@@ -166,10 +174,8 @@ TEST(SlotBatch, OneDeltaPerPromptSameAsAlone) {
 // delta, which is the delta of a run with one step fewer, bit for bit, with the same losses; the
 // other prompt of the batch is not affected.
 TEST(SlotDivergence, StopsAtTheLastFiniteDelta) {
-  auto m = model::Model::load(test::data_path("tiny-qwen2"));
-  const auto a = golden_prompt("tiny-qwen2");
-  const std::vector<int32_t> b = {9, 200, 31, 77, 4, 150, 150, 88};
-  const auto ha = test::prefill(*m, a), hb = test::prefill(*m, b);
+  const TwoPrompts t;
+  const auto& [m, a, b, ha, hb] = t;
   slot::SlotOptions wild;
   wild.steps = 40;
   wild.adam.lr = slot::kMaxLr;
