@@ -84,8 +84,8 @@ void chat(ChatFlags& f) {
       continue;
     }
     if (!tok::utf8_is_valid(line)) {
+      if (!interactive) checked_utf8(line, "stdin");  // throws, naming the offset, as run and tokenize do
       std::fprintf(stderr, "slotlm chat: that line is not valid UTF-8; type it again\n");
-      if (!interactive) fail("stdin: a line is not valid UTF-8");
       continue;
     }
     history.push_back({"user", line});
