@@ -31,11 +31,17 @@ class Decoder {
   Decoder& operator=(const Decoder&) = delete;
 
   // 0 (the default): add() prefills whole prompts. n > 0: add() only queues them, and each step()
-  // first prefills up to n tokens of the oldest queued prompt (then its SLOT, alone), so the
-  // sequences already decoding go on while a long prompt prefills. A prompt prefilled in pieces
-  // gets the rows of one prefill up to f32 rounding only (a product's rows depend on how many it
-  // has): the server uses it; generate_batch and eval do not.
+  // also prefills up to n tokens of the oldest queued prompt (then its SLOT, alone), so the
+  // sequences already decoding go on while a long prompt prefills: the chunk runs in the same
+  // forward as their tokens (Model::forward_segments, one pass over the weights for both), or
+  // before the step when nothing decodes, and its sequence then decodes in that step. A prompt
+  // prefilled in pieces gets the rows of one prefill up to f32 rounding only (a product's rows
+  // depend on how many it has), and so do the tokens that ride with a chunk: the server uses it;
+  // generate_batch and eval do not.
   void set_prefill_chunk(int64_t n);
+  // Benchmarks: false runs a step's prefill chunk as a forward of its own before the decode
+  // forward (two passes over the weights), as before forward_segments. Default true.
+  void set_mixed_steps(bool on);
 
   // Checks every item first (an Error before any work when one is bad: nothing is added), then
   // prefills each on its own, runs SLOT for those that ask for it (in one slot::optimize_batch
@@ -75,12 +81,20 @@ class Decoder {
   void join(std::unique_ptr<Seq> s);
   // One prefill chunk of the oldest queued sequence; it joins when its prompt is done.
   void advance_prefill();
+  // The oldest queued sequence's prompt is prefilled: its SLOT, then it joins.
+  void prefill_done();
+  // The forward of the `m` sequences going on (next_, caches_) with the oldest queued prompt's
+  // next chunk after them.
+  void forward_with_chunk(int64_t m);
+  // Rows [0, m) of `rows` `[m, d_model]` are the next LM-head inputs of active_[0, m).
+  void take_rows(const float* rows, int64_t m);
 
   const model::Model& m_;
   PromptCache* prompt_cache_;
   int64_t next_id_ = 0;
   model::Workspace ws_;
   int64_t prefill_chunk_ = 0;
+  bool mixed_ = true;                         // set_mixed_steps
   std::deque<std::unique_ptr<Seq>> pending_;  // queued for their prefill (prefill_chunk_ > 0)
   std::vector<std::unique_ptr<Seq>> active_;  // decode order: join order
   std::vector<std::unique_ptr<Seq>> still_;   // reused by step(): the ones that go on
@@ -88,6 +102,9 @@ class Decoder {
   std::vector<float> h_, logits_;             // [n, d_model] LM-head inputs, [n, V] logits
   std::vector<int32_t> picked_, next_;
   std::vector<model::KvCache*> caches_;
+  std::vector<float> mixed_h_;                // [n + chunk, d_model] a step's rows with a chunk
+  std::vector<int32_t> mixed_tokens_;
+  std::vector<model::Model::Segment> segs_;
 };
 
 }  // namespace slotlm::gen

@@ -67,6 +67,16 @@ void Model::forward_batch(std::span<const int32_t> tokens, std::span<KvCache* co
   run_layers(tokens, segs, ws, hidden);
 }
 
+void Model::forward_segments(std::span<const int32_t> tokens, std::span<const Segment> segs, Workspace& ws,
+                             float* hidden) const {
+  for (size_t i = 0; i < segs.size(); ++i) {
+    if (segs[i].n_tok < 1) fail("forward_segments: segment ", i, " has ", segs[i].n_tok, " tokens");
+    for (size_t j = 0; j < i; ++j)
+      if (segs[j].cache == segs[i].cache) fail("forward_segments: segments ", j, " and ", i, " share a cache");
+  }
+  run_layers(tokens, segs, ws, hidden);
+}
+
 void Model::run_layers(std::span<const int32_t> tokens, std::span<const Segment> segs, Workspace& ws,
                        float* hidden) const {
   const ModelConfig& c = cfg_;

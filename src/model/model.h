@@ -49,16 +49,24 @@ class Model {
   void forward_batch(std::span<const int32_t> tokens, std::span<KvCache* const> caches, Workspace& ws,
                      float* hidden) const;
 
+  // Consecutive tokens of a mixed batch that belong to one sequence's cache.
+  struct Segment {
+    KvCache* cache;
+    int64_t n_tok;
+  };
+  // Several sequences in one pass over the weights, each with any number of tokens (a prompt's
+  // prefill chunk next to other sequences' decode tokens): segment i's tokens follow segment i-1's
+  // in `tokens` and `hidden` `[n, d_model]`. Distinct caches. Each segment gets forward()'s numbers
+  // up to f32 rounding (a product's rows may take another path for a larger batch).
+  void forward_segments(std::span<const int32_t> tokens, std::span<const Segment> segs, Workspace& ws,
+                        float* hidden) const;
+
   // logits `[n, n_vocab]` = hidden `[n, d_model]` x lm_head^T.
   void lm_head(const float* hidden, int64_t n, float* logits) const;
 
   KvCache new_cache(int64_t n_ctx) const { return KvCache(cfg_, n_ctx); }
 
  private:
-  struct Segment {
-    KvCache* cache;
-    int64_t n_tok;  // consecutive tokens of the batch that belong to `cache`
-  };
   void run_layers(std::span<const int32_t> tokens, std::span<const Segment> segs, Workspace& ws,
                   float* hidden) const;
 

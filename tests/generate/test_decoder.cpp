@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "generate/decoder.h"
+#include "generate/prompt_cache.h"
 #include "model/model.h"
 #include "test_util.h"
 
@@ -112,10 +113,14 @@ TEST(ContinuousBatching, ABadItemAddsNothingAndCancelledSequencesLeave) {
 // A split prefill's rows equal one prefill's up to f32 rounding (~1e-7 on the tiny f32 models).
 constexpr float kChunkedPrefillTol = 1e-4f;
 
-TEST(ContinuousBatching, PromptsPrefillInChunksWhileOthersDecode) {
+// Mixed steps (the default): b's chunks run in the same forward as a's tokens; else before them.
+class ChunkedPrefill : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ChunkedPrefill, PromptsPrefillInChunksWhileOthersDecode) {
   auto m = model::Model::load(test::data_path("tiny-qwen2"));
   gen::Decoder dec(*m);
   dec.set_prefill_chunk(4);
+  dec.set_mixed_steps(GetParam());
   const Case a{{9, 200, 31}, options(20, 0, 0)};
   const Case b{{77, 4, 150, 150, 88, 12, 19, 240, 3, 5, 6, 144, 55, 15, 189, 153, 34, 160}, options(5, 2, 0)};
   int64_t a_tokens = 0;
@@ -129,8 +134,11 @@ TEST(ContinuousBatching, PromptsPrefillInChunksWhileOthersDecode) {
             slot_steps_seen.push_back(step);
           });
   EXPECT_EQ(dec.n_active(), 2u) << "b is queued for its prefill";
-  // 18 prompt tokens in chunks of 4: five steps, each also decoding a.
-  for (int s = 0; s < 5; ++s) {
+  // 18 prompt tokens in chunks of 4, each step also decoding a: five steps, or six when a's token
+  // takes the place of one prompt token in the mixed forward (4 rows per step).
+  const int steps = GetParam() ? 6 : 5;
+  for (int s = 0; s < steps; ++s) {
+    EXPECT_TRUE(slot_steps_seen.empty()) << "step " << s << ": b's prompt is not all prefilled yet";
     const int64_t before = a_tokens;
     dec.step();
     EXPECT_EQ(a_tokens, before + 1) << "step " << s << ": a goes on while b prefills";
@@ -152,6 +160,44 @@ TEST(ContinuousBatching, PromptsPrefillInChunksWhileOthersDecode) {
   EXPECT_GT(got_b.timings.prompt_ms, 0.0);
   EXPECT_THROW(dec.set_prefill_chunk(-1), Error);
 }
+
+// A queued prompt that the prompt cache holds whole needs no prefill: it joins without a forward
+// of its own (a mixed step has no chunk of it to carry) and gets the tokens it got the first time.
+TEST_P(ChunkedPrefill, APromptRestoredWholeJoinsWhileOthersDecode) {
+  auto m = model::Model::load(test::data_path("tiny-qwen2"));
+  gen::PromptCache cache(size_t(64) << 20);
+  gen::Decoder dec(*m, &cache);
+  dec.set_prefill_chunk(4);
+  dec.set_mixed_steps(GetParam());
+  gen::GenerateOptions o = options(6, 0, 0);
+  o.cache_prompt = true;
+  const std::vector<int32_t> prompt = {77, 4, 150, 150, 88, 12, 19, 240, 3};
+  const std::vector<int32_t> other = {9, 200, 31};
+  auto run_alone = [&] {
+    dec.add(std::vector<gen::BatchItem>{{prompt, o, {}}});
+    while (dec.n_active() > 0) dec.step();
+    return std::move(dec.take_finished().at(0).result);
+  };
+  const gen::GenerateResult first = run_alone();
+  ASSERT_EQ(first.tokens.size(), 6u);
+  // The first run stored the prompt and the 5 tokens fed back: the prompt is whole in the cache.
+  dec.add(std::vector<gen::BatchItem>{{other, options(20, 0, 0), {}}});
+  for (int s = 0; s < 2; ++s) dec.step();
+  dec.add(std::vector<gen::BatchItem>{{prompt, o, {}}});
+  std::map<int64_t, gen::GenerateResult> done;
+  for (int guard = 0; dec.n_active() > 0 && guard < 50; ++guard) {
+    dec.step();
+    for (gen::Finished& f : dec.take_finished()) done.emplace(f.id, std::move(f.result));
+  }
+  ASSERT_EQ(done.size(), 2u);
+  const gen::GenerateResult& again = done.at(2);
+  EXPECT_EQ(again.timings.n_cached, int64_t(prompt.size()));
+  EXPECT_EQ(again.tokens, first.tokens);
+  EXPECT_EQ(done.at(1).tokens, gen::generate(*m, other, options(20, 0, 0)).tokens);
+}
+
+INSTANTIATE_TEST_SUITE_P(ContinuousBatching, ChunkedPrefill, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Mixed" : "Separate"; });
 
 }  // namespace
 }  // namespace slotlm
