@@ -4,10 +4,14 @@
 // time, either in two fixed batches of 8 (each batch runs until its longest sequence ends, as eval
 // and the server did before the Decoder took joins) or on one gen::Decoder where the next sequence
 // joins as soon as one finishes. Counters: median milliseconds of each, and tokens per second.
+// BM_JoinWhileDecoding: a long prompt prefilled in chunks while other sequences decode, its chunks
+// in the same forward as their tokens or in forwards of their own (gen::Decoder::set_mixed_steps).
 // Run: SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build-perf/bench/bench_batching
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "bench_model.h"
@@ -75,6 +79,77 @@ void BM_StaticVsContinuousBatching(benchmark::State& st) {
   st.counters["continuous_tok_s"] = 1000.0 * double(w.tokens) / st.counters["continuous_ms"];
 }
 BENCHMARK(BM_StaticVsContinuousBatching)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+// A 512-token prompt joins `streams` sequences that are decoding, prefilled in chunks of `chunk`
+// tokens (the server's Decoder), with each chunk in the same forward as the streams' tokens
+// (mixed) or in a forward of its own before them (separate). Per variant, medians over the
+// iterations: the joiner's time to its first token and the streams' tokens/s meanwhile.
+constexpr int64_t kJoinPrompt = 512;
+
+struct JoinRun {
+  double ttft_ms = 0, stream_tok_s = 0;
+};
+
+JoinRun run_join(const model::Model& m, int64_t streams, int64_t chunk, bool mixed) {
+  gen::Decoder dec(m);
+  dec.set_prefill_chunk(chunk);
+  dec.set_mixed_steps(mixed);
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int32_t> id(0, int32_t(m.n_vocab() - 1));
+  std::vector<std::vector<int32_t>> prompts(size_t(streams + 1));
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    prompts[i].resize(size_t(i == 0 ? kJoinPrompt : kPromptTokens));
+    for (auto& t : prompts[i]) t = id(rng);
+  }
+  gen::GenerateOptions o;
+  o.stop_ids = {-1};
+  o.n_predict = 100000;  // the streams outlive the measurement
+  int64_t stream_tokens = 0;
+  std::vector<gen::BatchItem> items;
+  for (int64_t i = 1; i <= streams; ++i) items.push_back({prompts[size_t(i)], o, [&](int32_t) { return ++stream_tokens > 0; }});
+  dec.add(items);
+  while (stream_tokens < 2 * streams) dec.step();  // every stream prefilled (one per step) and decoding
+  gen::GenerateOptions j = o;
+  j.n_predict = 1;
+  bool first = false;
+  int64_t tokens_then = 0;  // the streams' tokens when the joiner's first one comes
+  std::chrono::steady_clock::time_point t1;
+  dec.add(std::vector<gen::BatchItem>{{prompts[0], j, [&](int32_t) {
+                                         t1 = std::chrono::steady_clock::now();
+                                         tokens_then = stream_tokens;
+                                         return first = true;
+                                       }}});
+  stream_tokens = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!first) dec.step();
+  const double ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  return {ms, 1000.0 * double(tokens_then) / ms};
+}
+
+void BM_JoinWhileDecoding(benchmark::State& st) {
+  const char* dir = bench::bench_model(st);
+  if (!dir) return;
+  const auto m = model::Model::load(dir);
+  const int64_t streams = st.range(0), chunk = st.range(1);
+  std::vector<double> ttft[2], tok_s[2];
+  for (auto _ : st) {
+    for (int v = 0; v < 2; ++v) {
+      const JoinRun r = run_join(*m, streams, chunk, v == 0);
+      ttft[v].push_back(r.ttft_ms);
+      tok_s[v].push_back(r.stream_tok_s);
+    }
+  }
+  const char* names[2] = {"mixed", "separate"};
+  for (int v = 0; v < 2; ++v) {
+    st.counters[std::string(names[v]) + "_ttft_ms"] = bench::median(ttft[v]);
+    st.counters[std::string(names[v]) + "_streams_tok_s"] = bench::median(tok_s[v]);
+  }
+}
+BENCHMARK(BM_JoinWhileDecoding)
+    ->ArgsProduct({{1, 4}, {64, 256}})
+    ->ArgNames({"streams", "chunk"})
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(7);
 
 }  // namespace
 
