@@ -137,7 +137,7 @@ void register_serve(CLI::App& app) {
   sub->add_option("--alias", f->alias, "model id shown to clients (default: the model folder's name)");
   sub->add_option("--max-body", f->max_body, "largest request body (e.g. 256K, 1M)")->capture_default_str();
   add_prompt_cache_flag(*sub, f->prompt_cache);
-  sub->add_option("--prefill-chunk", f->prefill_chunk, "prompt tokens a new request prefills per decode step, so running requests go on meanwhile; 0 = whole prompts at once")->capture_default_str();
+  sub->add_option("--prefill-chunk", f->prefill_chunk, "prompt tokens a new request prefills per decode step, in the same forward as the running requests' tokens, so they go on meanwhile; 0 = whole prompts at once")->capture_default_str();
   sub->callback([f] { serve(*f); });
 }
 
