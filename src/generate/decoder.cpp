@@ -49,6 +49,7 @@ struct Decoder::Seq {
   int64_t n_predict = 0;
   Sampler sampler;
   TokenCallback on_token;
+  std::function<bool()> cancelled;  // BatchItem::cancelled, polled while queued for its prefill
   const float* delta = nullptr;    // into result.slot; null: plain model (T = 0 is bit-exact)
   GenerateResult result;
   Timer since_join;
@@ -74,6 +75,7 @@ std::unique_ptr<Decoder::Seq> Decoder::make_seq(const BatchItem& it, int64_t ind
   s->n_predict = std::min(it.opt.n_predict, max_ctx - n_prompt + 1);
   s->stop = it.opt.stop_ids.empty() ? m_.eos_ids() : it.opt.stop_ids;
   s->on_token = it.on_token;
+  s->cancelled = it.cancelled;
   s->cache = m_.new_cache(std::max<int64_t>(n_prompt, n_prompt + s->n_predict - 1));
   r.kv_bytes = s->cache.bytes();
   s->keep_rows = prompt_cache_ && it.opt.cache_prompt;
@@ -179,7 +181,27 @@ void Decoder::advance_prefill() {
   if (s.prefilled == s.result.timings.n_prompt) prefill_done();
 }
 
+void Decoder::drop_cancelled() {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    Seq& s = **it;
+    if (!s.cancelled || !s.cancelled()) {
+      ++it;
+      continue;
+    }
+    s.result.finish = FinishReason::kCancelled;
+    s.since_join.reset();  // it never decoded: gen_ms 0
+    // The rows prefilled so far go to the prompt cache (a retry of the request starts from them).
+    s.keep_rows = s.keep_rows && s.prefilled > 0;
+    retire(s);
+    it = pending_.erase(it);
+  }
+}
+
 void Decoder::prefill_done() {
+  if (pending_.front()->cancelled && pending_.front()->cancelled()) {  // gone during its last chunk
+    drop_cancelled();
+    return;
+  }
   std::unique_ptr<Seq> ready = std::move(pending_.front());
   pending_.pop_front();
   if (ready->wants_slot) {
@@ -208,6 +230,7 @@ void Decoder::reserve_for_active() {
 }
 
 void Decoder::step() {
+  drop_cancelled();
   // Queued prompts the prompt cache restored whole need no forward: they join now.
   while (!pending_.empty() && pending_.front()->prefilled == pending_.front()->result.timings.n_prompt)
     prefill_done();

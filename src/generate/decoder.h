@@ -81,8 +81,10 @@ class Decoder {
   void join(std::unique_ptr<Seq> s);
   // One prefill chunk of the oldest queued sequence; it joins when its prompt is done.
   void advance_prefill();
-  // The oldest queued sequence's prompt is prefilled: its SLOT, then it joins.
+  // The oldest queued sequence's prompt is prefilled: its SLOT, then it joins (unless cancelled).
   void prefill_done();
+  // Queued sequences whose BatchItem::cancelled says so leave, finished as cancelled.
+  void drop_cancelled();
   // The forward of the `m` sequences going on (next_, caches_) with the oldest queued prompt's
   // next chunk after them.
   void forward_with_chunk(int64_t m);

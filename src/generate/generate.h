@@ -52,11 +52,14 @@ struct GenerateResult {
 // Called with each generated id as soon as it is picked; return false to stop (cancel).
 using TokenCallback = std::function<bool(int32_t)>;
 
-// One sequence of a batch: its prompt, options and token callback.
+// One sequence of a batch: its prompt, options and token callback, and optionally a check that
+// its caller still wants it, polled while it waits for its prefill (a Decoder with a prefill
+// chunk): once it returns true the sequence leaves, cancelled, before its next chunk or its SLOT.
 struct BatchItem {
   std::span<const int32_t> prompt;
   GenerateOptions opt;
   TokenCallback on_token;
+  std::function<bool()> cancelled = nullptr;
 };
 
 // Generates for several independent sequences at once, on a Decoder (decoder.h): each is

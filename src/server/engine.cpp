@@ -120,7 +120,7 @@ struct DecodeBatch::Text {
       out.text += rest;
       emit(rest);
     }
-    if (cancelled) out.finish_reason = "cancelled";
+    if (cancelled || (r.finish == gen::FinishReason::kCancelled && !stop.stopped())) out.finish_reason = "cancelled";
     else if (stop.stopped() || r.finish == gen::FinishReason::kStop) out.finish_reason = "stop";
     else out.finish_reason = "length";
     out.prompt_tokens = int64_t(req.prompt_ids.size());
@@ -149,14 +149,18 @@ DecodeBatch::DecodeBatch(const Engine& e, int64_t prefill_chunk) : e_(e), dec_(e
 DecodeBatch::~DecodeBatch() = default;
 
 std::vector<int64_t> DecodeBatch::add(const std::vector<const PreparedRequest*>& reqs,
-                                      const std::vector<Engine::TextCallback>& on_text) {
+                                      const std::vector<Engine::TextCallback>& on_text,
+                                      const std::vector<std::function<bool()>>& cancelled) {
   if (reqs.size() != on_text.size()) fail("DecodeBatch::add: ", reqs.size(), " requests for ", on_text.size(), " callbacks");
+  if (!cancelled.empty() && cancelled.size() != reqs.size())
+    fail("DecodeBatch::add: ", reqs.size(), " requests for ", cancelled.size(), " cancel checks");
   std::vector<std::unique_ptr<Text>> texts;
   std::vector<gen::BatchItem> items;
   for (size_t i = 0; i < reqs.size(); ++i) {
     texts.push_back(std::make_unique<Text>(e_.tokenizer(), *reqs[i], on_text[i]));
     Text* t = texts.back().get();
-    items.push_back({reqs[i]->prompt_ids, reqs[i]->gen, [t](int32_t id) { return t->on_token(id); }});
+    items.push_back({reqs[i]->prompt_ids, reqs[i]->gen, [t](int32_t id) { return t->on_token(id); },
+                     cancelled.empty() ? nullptr : cancelled[i]});
   }
   const std::vector<int64_t> ids = dec_.add(items);
   for (size_t i = 0; i < ids.size(); ++i) text_[ids[i]] = std::move(texts[i]);

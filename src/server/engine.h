@@ -87,8 +87,11 @@ class DecodeBatch {
   // Prefills the Requests and runs their SLOT now (one optimize_batch when their options agree);
   // they decode from the next step(). Returns their ids, in order. Each PreparedRequest and
   // callback must stay alive until its Request finishes. Throws Error: then nothing is added.
+  // `cancelled[i]`, when given, tells that reqs[i]'s client has gone while its prompt waits for
+  // its prefill chunks (gen::BatchItem::cancelled): it then finishes "cancelled" at once.
   std::vector<int64_t> add(const std::vector<const PreparedRequest*>& reqs,
-                           const std::vector<Engine::TextCallback>& on_text);
+                           const std::vector<Engine::TextCallback>& on_text,
+                           const std::vector<std::function<bool()>>& cancelled = {});
   // One decode step of every active Request (gen::Decoder::step).
   void step();
   size_t n_active() const { return dec_.n_active(); }

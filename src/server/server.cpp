@@ -187,10 +187,12 @@ void Server::Impl::admit(DecodeBatch& batch, std::map<int64_t, std::shared_ptr<S
   if (taken.empty()) return;
   std::vector<const PreparedRequest*> reqs;
   std::vector<Engine::TextCallback> callbacks;
+  std::vector<std::function<bool()>> gone;
   for (const auto& sp : taken) {
     Sequence* s = sp.get();
     s->queue_ms = s->since_arrival.ms();
     reqs.push_back(&s->p);
+    gone.push_back([s] { return s->cancel.load(); });
     callbacks.push_back([s](const std::string& text) {
       if (s->cancel) return false;
       if (s->p.req.stream) s->push(sse_event(delta_chunk(s->p.req.endpoint, s->meta, text)));
@@ -198,7 +200,7 @@ void Server::Impl::admit(DecodeBatch& batch, std::map<int64_t, std::shared_ptr<S
     });
   }
   try {
-    const std::vector<int64_t> ids = batch.add(reqs, callbacks);
+    const std::vector<int64_t> ids = batch.add(reqs, callbacks, gone);
     for (size_t i = 0; i < ids.size(); ++i) live[ids[i]] = taken[i];
   } catch (const std::exception& e) {  // these Requests fail; the batch already decoding goes on
     log_info("slotlm: ", taken.size(), " requests failed before decoding: ", e.what());

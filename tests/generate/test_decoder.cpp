@@ -196,6 +196,55 @@ TEST_P(ChunkedPrefill, APromptRestoredWholeJoinsWhileOthersDecode) {
   EXPECT_EQ(done.at(1).tokens, gen::generate(*m, other, options(20, 0, 0)).tokens);
 }
 
+// A queued prompt whose caller has gone leaves before its next chunk and its SLOT, cancelled with
+// no tokens; the rows it prefilled go to the prompt cache, so the same prompt again starts there.
+TEST_P(ChunkedPrefill, ACancelledQueuedPromptLeavesBeforeItsNextChunk) {
+  auto m = model::Model::load(test::data_path("tiny-qwen2"));
+  gen::PromptCache cache(size_t(64) << 20);
+  gen::Decoder dec(*m, &cache);
+  dec.set_prefill_chunk(4);
+  dec.set_mixed_steps(GetParam());
+  const std::vector<int32_t> other = {9, 200, 31};
+  const std::vector<int32_t> prompt = {77, 4, 150, 150, 88, 12, 19, 240, 3, 5, 6, 144, 55, 15, 189, 153, 34, 160};
+  int64_t other_tokens = 0;
+  dec.add(std::vector<gen::BatchItem>{{other, options(30, 0, 0), [&](int32_t) { return ++other_tokens > 0; }}});
+  dec.step();
+  bool gone = false;
+  int slot_steps = 0;
+  gen::GenerateOptions o = options(5, 3, 0);
+  o.cache_prompt = true;
+  const std::vector<gen::BatchItem> item = {{prompt, o, {}, [&] { return gone; }}};
+  dec.add(item, [&](size_t, int, double) { ++slot_steps; });
+  dec.step();
+  dec.step();  // two chunks prefilled
+  EXPECT_TRUE(dec.take_finished().empty());
+  gone = true;
+  const int64_t before = other_tokens;
+  dec.step();
+  std::vector<gen::Finished> f = dec.take_finished();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].id, 1);
+  EXPECT_EQ(f[0].result.finish, gen::FinishReason::kCancelled);
+  EXPECT_TRUE(f[0].result.tokens.empty());
+  EXPECT_FALSE(f[0].result.slot.has_value()) << "its SLOT never ran";
+  EXPECT_EQ(slot_steps, 0);
+  EXPECT_EQ(dec.n_active(), 1u) << "only the other sequence is left";
+  EXPECT_EQ(other_tokens, before + 1) << "and it went on in that step";
+  // The two chunks' rows were kept: the same prompt again restores them and prefills the rest.
+  gen::GenerateOptions again = o;
+  again.slot.steps = 0;
+  dec.add(std::vector<gen::BatchItem>{{prompt, again, {}}});
+  std::map<int64_t, gen::GenerateResult> done;
+  for (int guard = 0; dec.n_active() > 0 && guard < 60; ++guard) {
+    dec.step();
+    for (gen::Finished& g : dec.take_finished()) done.emplace(g.id, std::move(g.result));
+  }
+  ASSERT_EQ(done.count(2), 1u);
+  const int64_t chunk_tokens = GetParam() ? 3 : 4;  // a mixed step carries one token of `other`
+  EXPECT_EQ(done.at(2).timings.n_cached, 2 * chunk_tokens);
+  EXPECT_EQ(done.at(2).tokens, gen::generate(*m, prompt, again).tokens);
+}
+
 INSTANTIATE_TEST_SUITE_P(ContinuousBatching, ChunkedPrefill, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Mixed" : "Separate"; });
 
