@@ -5,7 +5,8 @@
 // and the server did before the Decoder took joins) or on one gen::Decoder where the next sequence
 // joins as soon as one finishes. Counters: median milliseconds of each, and tokens per second.
 // BM_JoinWhileDecoding: a long prompt prefilled in chunks while other sequences decode, its chunks
-// in the same forward as their tokens or in forwards of their own (gen::Decoder::set_mixed_steps).
+// in the same forward as their tokens or in forwards of their own (gen::Decoder::set_mixed_steps);
+// BM_ShortPromptBehindLong: a short prompt queued right after a long one, served first or after it.
 // Run: SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build-perf/bench/bench_batching
 #include <benchmark/benchmark.h>
 
@@ -150,6 +151,62 @@ BENCHMARK(BM_JoinWhileDecoding)
     ->ArgNames({"streams", "chunk"})
     ->Unit(benchmark::kMillisecond)
     ->Iterations(7);
+
+// A 2048-token prompt and then a 32-token one join 4 decoding streams at once (chunks of 256):
+// with mixed steps the short one is served first (fewest tokens left), with separate steps it waits
+// for the long one's whole prefill. Counters: medians of each prompt's time to its first token.
+double ms_since(std::chrono::steady_clock::time_point t0, std::chrono::steady_clock::time_point t1) {
+  return std::chrono::duration<double, std::milli>(t1 - t0).count();
+}
+
+std::pair<double, double> run_short_behind_long(const model::Model& m, bool mixed) {
+  gen::Decoder dec(m);
+  dec.set_prefill_chunk(256);
+  dec.set_mixed_steps(mixed);
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int32_t> id(0, int32_t(m.n_vocab() - 1));
+  auto prompt = [&](int64_t n) {
+    std::vector<int32_t> p(static_cast<size_t>(n));
+    for (auto& t : p) t = id(rng);
+    return p;
+  };
+  const std::vector<int32_t> stream = prompt(kPromptTokens), long_p = prompt(2048), short_p = prompt(32);
+  gen::GenerateOptions o;
+  o.stop_ids = {-1};
+  o.n_predict = 100000;
+  int64_t stream_tokens = 0;
+  std::vector<gen::BatchItem> items(4, gen::BatchItem{stream, o, [&](int32_t) { return ++stream_tokens > 0; }});
+  dec.add(items);
+  while (stream_tokens < 8) dec.step();
+  o.n_predict = 1;
+  std::chrono::steady_clock::time_point t_long, t_short;
+  int firsts = 0;
+  dec.add(std::vector<gen::BatchItem>{{long_p, o, [&](int32_t) { t_long = std::chrono::steady_clock::now(); ++firsts; return true; }},
+                                      {short_p, o, [&](int32_t) { t_short = std::chrono::steady_clock::now(); ++firsts; return true; }}});
+  const auto t0 = std::chrono::steady_clock::now();
+  while (firsts < 2) dec.step();
+  return {ms_since(t0, t_short), ms_since(t0, t_long)};
+}
+
+void BM_ShortPromptBehindLong(benchmark::State& st) {
+  const char* dir = bench::bench_model(st);
+  if (!dir) return;
+  const auto m = model::Model::load(dir);
+  std::vector<double> short_ms[2], long_ms[2];
+  for (auto _ : st) {
+    for (int v = 0; v < 2; ++v) {
+      const auto [s, l] = run_short_behind_long(*m, v == 0);
+      short_ms[v].push_back(s);
+      long_ms[v].push_back(l);
+    }
+  }
+  const char* names[2] = {"mixed", "separate"};
+  for (int v = 0; v < 2; ++v) {
+    st.counters[std::string(names[v]) + "_short_ttft_ms"] = bench::median(short_ms[v]);
+    st.counters[std::string(names[v]) + "_long_ttft_ms"] = bench::median(long_ms[v]);
+  }
+}
+BENCHMARK(BM_ShortPromptBehindLong)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 }  // namespace
 

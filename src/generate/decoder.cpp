@@ -176,9 +176,8 @@ std::vector<int64_t> Decoder::add(std::span<const BatchItem> items, const slot::
 }
 
 void Decoder::advance_prefill() {
-  Seq& s = *pending_.front();
-  prefill(s, prefill_chunk_);
-  if (s.prefilled == s.result.timings.n_prompt) prefill_done();
+  prefill(*pending_.front(), prefill_chunk_);
+  join_prefilled();
 }
 
 void Decoder::drop_cancelled() {
@@ -197,18 +196,21 @@ void Decoder::drop_cancelled() {
   }
 }
 
-void Decoder::prefill_done() {
-  if (pending_.front()->cancelled && pending_.front()->cancelled()) {  // gone during its last chunk
-    drop_cancelled();
-    return;
+void Decoder::join_prefilled() {
+  drop_cancelled();  // one gone during its last chunk runs no SLOT
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if ((*it)->prefilled < (*it)->result.timings.n_prompt) {
+      ++it;
+      continue;
+    }
+    std::unique_ptr<Seq> ready = std::move(*it);
+    it = pending_.erase(it);
+    if (ready->wants_slot) {
+      Seq* one = ready.get();
+      run_slot(std::span<Seq* const>(&one, 1));
+    }
+    join(std::move(ready));
   }
-  std::unique_ptr<Seq> ready = std::move(pending_.front());
-  pending_.pop_front();
-  if (ready->wants_slot) {
-    Seq* one = ready.get();
-    run_slot(std::span<Seq* const>(&one, 1));
-  }
-  join(std::move(ready));
   reserve_for_active();
 }
 
@@ -220,24 +222,30 @@ void Decoder::reserve_for_active() {
   picked_.reserve(n);
   next_.reserve(n);
   caches_.reserve(n);
-  if (prefill_chunk_ > 0) {  // a step that also prefills a chunk (forward_with_chunk)
-    const size_t rows = n + size_t(prefill_chunk_);
+  if (prefill_chunk_ > 0) {  // a step that also prefills chunks (forward_chunks)
+    const size_t rows = n + size_t(prefill_chunk_), queued = pending_.size();
     if (mixed_h_.size() < rows * d) mixed_h_.resize(rows * d);
     mixed_tokens_.reserve(rows);
-    segs_.reserve(n + 1);
+    segs_.reserve(n + queued);
+    plan_.reserve(queued);
   }
   finished_.reserve(finished_.size() + n);
 }
 
 void Decoder::step() {
-  drop_cancelled();
-  // Queued prompts the prompt cache restored whole need no forward: they join now.
-  while (!pending_.empty() && pending_.front()->prefilled == pending_.front()->result.timings.n_prompt)
-    prefill_done();
-  // With sequences decoding, a queued prompt's chunk rides along in their forward (one pass over
-  // the weights for both); with none, it prefills first and its sequence decodes in this step.
+  join_prefilled();  // drops the cancelled; those the prompt cache restored whole need no forward
+  // With sequences decoding, the queued prompts' chunks ride along in their forward (one pass over
+  // the weights for all); with none, the chunks run first and the prompts they finish decode in
+  // this step.
   const bool ride = mixed_ && !pending_.empty() && !active_.empty();
-  if (!pending_.empty() && !ride) advance_prefill();
+  if (!pending_.empty() && !ride) {
+    if (mixed_) {
+      next_.clear();
+      forward_chunks(0);
+    } else {
+      advance_prefill();
+    }
+  }
   const int64_t n = int64_t(active_.size()), d = m_.d_model(), V = m_.n_vocab();
   if (n == 0) return;
   for (int64_t k = 0; k < n; ++k) {
@@ -288,7 +296,7 @@ void Decoder::step() {
   active_.swap(still_);
   const int64_t m = int64_t(active_.size());
   if (ride) {
-    forward_with_chunk(m);
+    forward_chunks(m);
     return;
   }
   if (m == 0) return;
@@ -310,27 +318,46 @@ void Decoder::take_rows(const float* rows, int64_t m) {
   }
 }
 
-void Decoder::forward_with_chunk(int64_t m) {
+void Decoder::forward_chunks(int64_t m) {
   const int64_t d = m_.d_model();
-  Seq& p = *pending_.front();
   // The decode rows take the place of as many prompt tokens (half the chunk at most), so a step
   // costs about what a chunk alone does (0.5B, 4 streams: 4 + 252 rows 575 ms, 256 rows 579 ms,
   // 260 rows ~590 ms, the 4 rows alone 19 ms): the streams' time per token stays bounded by it.
-  const int64_t c = std::min(std::max(prefill_chunk_ - m, (prefill_chunk_ + 1) / 2),
-                             p.result.timings.n_prompt - p.prefilled);
+  int64_t budget = std::max(prefill_chunk_ - m, (prefill_chunk_ + 1) / 2);
+  // The queued prompts with the fewest tokens left go first, several per step when they fit, so a
+  // short prompt queued behind a long one waits one step, not the long one's whole prefill.
+  plan_.clear();
+  for (const auto& p : pending_) plan_.push_back({p.get(), 0});
+  std::stable_sort(plan_.begin(), plan_.end(), [](const Chunk& a, const Chunk& b) {
+    return a.seq->result.timings.n_prompt - a.seq->prefilled < b.seq->result.timings.n_prompt - b.seq->prefilled;
+  });
   mixed_tokens_.assign(next_.begin(), next_.end());
-  mixed_tokens_.insert(mixed_tokens_.end(), p.history.begin() + p.prefilled, p.history.begin() + p.prefilled + c);
   segs_.clear();
   for (int64_t k = 0; k < m; ++k) segs_.push_back({caches_[size_t(k)], 1});
-  segs_.push_back({&p.cache, c});
-  if (mixed_h_.size() < size_t((m + c) * d)) mixed_h_.resize(size_t((m + c) * d));
+  for (Chunk& c : plan_) {
+    if (budget == 0) break;
+    Seq& p = *c.seq;
+    c.n = std::min(budget, p.result.timings.n_prompt - p.prefilled);
+    budget -= c.n;
+    mixed_tokens_.insert(mixed_tokens_.end(), p.history.begin() + p.prefilled, p.history.begin() + p.prefilled + c.n);
+    segs_.push_back({&p.cache, c.n});
+  }
+  const int64_t rows = int64_t(mixed_tokens_.size());
+  if (mixed_h_.size() < size_t(rows * d)) mixed_h_.resize(size_t(rows * d));
   Timer t;
   m_.forward_segments(mixed_tokens_, segs_, ws_, mixed_h_.data());
+  const double ms = t.ms();
   take_rows(mixed_h_.data(), m);
-  std::copy_n(mixed_h_.data() + m * d, c * d, p.hidden.data() + p.prefilled * d);
-  p.prefilled += c;
-  p.result.timings.prompt_ms += t.ms();
-  if (p.prefilled == p.result.timings.n_prompt) prefill_done();
+  const float* h = mixed_h_.data() + m * d;
+  for (const Chunk& c : plan_) {
+    if (c.n == 0) continue;
+    Seq& p = *c.seq;
+    std::copy_n(h, c.n * d, p.hidden.data() + p.prefilled * d);
+    h += c.n * d;
+    p.prefilled += c.n;
+    p.result.timings.prompt_ms += ms;
+  }
+  join_prefilled();
 }
 
 void Decoder::retire(Seq& s) {

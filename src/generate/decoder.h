@@ -31,16 +31,19 @@ class Decoder {
   Decoder& operator=(const Decoder&) = delete;
 
   // 0 (the default): add() prefills whole prompts. n > 0: add() only queues them, and each step()
-  // also prefills up to n tokens of the oldest queued prompt (then its SLOT, alone), so the
-  // sequences already decoding go on while a long prompt prefills: the chunk runs in the same
-  // forward as their tokens (Model::forward_segments, one pass over the weights for both), or
-  // before the step when nothing decodes, and its sequence then decodes in that step. A prompt
-  // prefilled in pieces gets the rows of one prefill up to f32 rounding only (a product's rows
-  // depend on how many it has), and so do the tokens that ride with a chunk: the server uses it;
-  // generate_batch and eval do not.
+  // also prefills up to n tokens of the queued prompts, those with the fewest tokens left first
+  // (each prompt's SLOT runs alone once it is prefilled), so the sequences already decoding go on
+  // while a long prompt prefills, and a short prompt does not wait for a long one queued before
+  // it. The chunks run in the same forward as the decoding sequences' tokens, which take the place
+  // of as many prompt tokens (Model::forward_segments, one pass over the weights for all), or
+  // before the step when nothing decodes, and the prompts they finish then decode in that step.
+  // A prompt prefilled in pieces gets the rows of one prefill up to f32 rounding only (a product's
+  // rows depend on how many it has), and so do the tokens that ride with a chunk: the server uses
+  // it; generate_batch and eval do not.
   void set_prefill_chunk(int64_t n);
-  // Benchmarks: false runs a step's prefill chunk as a forward of its own before the decode
-  // forward (two passes over the weights), as before forward_segments. Default true.
+  // Benchmarks: false runs each step's chunk, of the oldest queued prompt only, as a forward of
+  // its own before the decode forward (two passes over the weights), as before forward_segments.
+  // Default true.
   void set_mixed_steps(bool on);
 
   // Checks every item first (an Error before any work when one is bad: nothing is added), then
@@ -81,13 +84,14 @@ class Decoder {
   void join(std::unique_ptr<Seq> s);
   // One prefill chunk of the oldest queued sequence; it joins when its prompt is done.
   void advance_prefill();
-  // The oldest queued sequence's prompt is prefilled: its SLOT, then it joins (unless cancelled).
-  void prefill_done();
+  // Queued sequences whose prompt is all in their cache run their SLOT and join, in queue order
+  // (after drop_cancelled).
+  void join_prefilled();
   // Queued sequences whose BatchItem::cancelled says so leave, finished as cancelled.
   void drop_cancelled();
-  // The forward of the `m` sequences going on (next_, caches_) with the oldest queued prompt's
-  // next chunk after them.
-  void forward_with_chunk(int64_t m);
+  // The forward of the `m` sequences going on (next_, caches_) with chunks of the queued prompts
+  // after them, fewest tokens left first, up to the prefill chunk in all; then join_prefilled.
+  void forward_chunks(int64_t m);
   // Rows [0, m) of `rows` `[m, d_model]` are the next LM-head inputs of active_[0, m).
   void take_rows(const float* rows, int64_t m);
 
@@ -107,6 +111,11 @@ class Decoder {
   std::vector<float> mixed_h_;                // [n + chunk, d_model] a step's rows with a chunk
   std::vector<int32_t> mixed_tokens_;
   std::vector<model::Model::Segment> segs_;
+  struct Chunk {
+    Seq* seq;
+    int64_t n;  // its prompt tokens in this step's forward
+  };
+  std::vector<Chunk> plan_;                   // forward_chunks' queued prompts, in the order served
 };
 
 }  // namespace slotlm::gen

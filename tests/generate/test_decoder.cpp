@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <string>
 
 #include "core/error.h"
 #include "generate/decoder.h"
@@ -243,6 +244,52 @@ TEST_P(ChunkedPrefill, ACancelledQueuedPromptLeavesBeforeItsNextChunk) {
   const int64_t chunk_tokens = GetParam() ? 3 : 4;  // a mixed step carries one token of `other`
   EXPECT_EQ(done.at(2).timings.n_cached, 2 * chunk_tokens);
   EXPECT_EQ(done.at(2).tokens, gen::generate(*m, prompt, again).tokens);
+}
+
+// Mixed steps serve the queued prompts with the fewest tokens left first, several in one forward:
+// a short prompt queued behind a long one starts decoding first. Separate steps keep the queue
+// order, one prompt per step. Either way each gets the tokens it gets alone.
+TEST_P(ChunkedPrefill, AShortPromptDoesNotWaitForALongOneQueuedBeforeIt) {
+  auto m = model::Model::load(test::data_path("tiny-qwen2"));
+  for (const bool decoding : {true, false}) {
+    gen::Decoder dec(*m);
+    dec.set_prefill_chunk(4);
+    dec.set_mixed_steps(GetParam());
+    const std::vector<int32_t> other = {9, 200, 31};
+    if (decoding) {
+      dec.add(std::vector<gen::BatchItem>{{other, options(40, 0, 0), {}}});
+      dec.step();
+    }
+    const std::vector<int32_t> long_prompt = {77, 4, 150, 150, 88, 12, 19, 240, 3, 5, 6, 144, 55, 15, 189, 153, 34, 160};
+    const std::vector<int32_t> short_prompt = {7, 8, 21};
+    std::string firsts;
+    auto first_of = [&firsts](char who) {
+      return [&firsts, who, seen = false](int32_t) mutable {
+        if (!seen) firsts += who;
+        seen = true;
+        return true;
+      };
+    };
+    const gen::GenerateOptions o = options(3, 0, 0);
+    dec.add(std::vector<gen::BatchItem>{{long_prompt, o, first_of('L')}});
+    dec.add(std::vector<gen::BatchItem>{{short_prompt, o, first_of('S')}});
+    std::map<int64_t, gen::GenerateResult> done;
+    int steps_to_short = 0;
+    for (int guard = 0; dec.n_active() > 0 && guard < 60; ++guard) {
+      dec.step();
+      if (firsts.find('S') == std::string::npos) ++steps_to_short;
+      for (gen::Finished& f : dec.take_finished()) done.emplace(f.id, std::move(f.result));
+    }
+    const int64_t base = decoding ? 1 : 0;
+    ASSERT_EQ(done.count(base), 1u);
+    ASSERT_EQ(done.count(base + 1), 1u);
+    EXPECT_EQ(firsts, GetParam() ? "SL" : "LS") << "decoding alongside: " << decoding;
+    if (GetParam()) {
+      EXPECT_LE(steps_to_short, 1) << "one step prefills it, it decodes at the latest in the next";
+    }
+    EXPECT_EQ(done.at(base).tokens, gen::generate(*m, long_prompt, o).tokens);
+    EXPECT_EQ(done.at(base + 1).tokens, gen::generate(*m, short_prompt, o).tokens);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(ContinuousBatching, ChunkedPrefill, ::testing::Bool(),
