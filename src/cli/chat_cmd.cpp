@@ -113,9 +113,7 @@ void chat(ChatFlags& f) {
     std::fputs("\n", stdout);
     std::fflush(stdout);
     if (out.slot_ran) {
-      if (out.slot_diverged_step > 0)
-        log_info("slot: warning: step ", out.slot_diverged_step, " made the loss non-finite (--slot-lr ", out.slot_lr,
-                 " too large?); kept the delta of step ", out.slot_diverged_step - 1);
+      if (out.slot_diverged_step > 0) warn_slot_diverged(out.slot_diverged_step, out.slot_lr, p.gen.slot.adam.weight_decay);
       log_info("slot: loss ", out.slot_losses.empty() ? out.slot_loss_final : out.slot_losses.front(), " -> ",
                out.slot_loss_final, ", |delta| ", out.slot_delta_norm, ", ", out.slot_ms, " ms over ",
                out.prompt_tokens, " prompt tokens");

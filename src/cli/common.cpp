@@ -27,6 +27,11 @@ void add_model_flags(CLI::App& app, CommonFlags& f) {
                  "terms, ~1e-5 relative; default) or full (3 terms, f32 level)");
 }
 
+void warn_slot_diverged(int diverged_step, double lr, double weight_decay) {
+  log_info("slot: warning: step ", diverged_step, " made the loss non-finite (--slot-lr ", lr, ", --slot-wd ",
+           weight_decay, " too large?); kept the delta of step ", diverged_step - 1);
+}
+
 std::string checked_utf8(std::string text, const std::string& what) {
   for (size_t i = 0; i < text.size();) {
     const tok::Utf8Step st = tok::utf8_step(text, i);

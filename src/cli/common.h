@@ -65,6 +65,8 @@ size_t prompt_cache_bytes(const std::string& value);
 // `text` itself when it is valid UTF-8; else throws Error naming `what` (a flag or file) and the
 // offset of the first ill-formed byte. (The tokenizer would repair it into U+FFFD silently.)
 std::string checked_utf8(std::string text, const std::string& what);
+// The warning run and chat print when SLOT stopped at `diverged_step` (slot::SlotResult).
+void warn_slot_diverged(int diverged_step, double lr, double weight_decay);
 
 // Most threads --threads takes (0 = all cores).
 inline constexpr int kMaxThreads = 1024;

@@ -95,10 +95,7 @@ void run(RunFlags& f) {
     std::fflush(stdout);
   }
   if (r.slot && r.slot->ran) {
-    if (r.slot->diverged_step > 0)
-      log_info("slot: warning: step ", r.slot->diverged_step, " made the loss non-finite (--slot-lr ", go.slot.adam.lr,
-               ", --slot-wd ", go.slot.adam.weight_decay, " too large?); kept the delta of step ",
-               r.slot->diverged_step - 1);
+    if (r.slot->diverged_step > 0) warn_slot_diverged(r.slot->diverged_step, go.slot.adam.lr, go.slot.adam.weight_decay);
     log_info("slot: loss ", r.slot->loss.empty() ? r.slot->loss_final : r.slot->loss.front(), " -> ",
              r.slot->loss_final, ", |delta| ", r.slot->delta_norm, ", ", r.slot->ms, " ms (", r.slot->plan, ")");
   }

@@ -65,6 +65,19 @@ assert a["tokens"] == b["tokens"], (a["tokens"], b["tokens"])
 assert b["slot"]["loaded"] is True
 PY
 
+# 3b. A SLOT setting that overflows (lr and weight decay at their bounds) stops at the last finite
+# delta: diverged_step in --json, one warning line naming the flags, and the generation goes on.
+"$BIN" run -m "$M" --prompt-ids "9 200 31 77 4 150 150 88" -n 2 --temp 0 --slot-steps 40 --slot-lr 1000 \
+  --slot-wd 1000 --json >"$WORK/div.json" 2>"$WORK/err" || bad "diverging slot run failed: $(cat "$WORK/err")"
+[ "$(grep -c '^slot: warning: step [0-9]* made the loss non-finite (--slot-lr 1000, --slot-wd 1000 too large?)' "$WORK/err")" = 1 ] \
+  && ok || bad "no single divergence warning: $(cat "$WORK/err")"
+python3 - "$WORK/div.json" <<'PY' && ok || bad "diverged_step in --json"
+import json, math, sys
+s = json.loads(open(sys.argv[1]).read())["slot"]
+assert s["diverged_step"] > 1 and len(s["loss"]) == s["diverged_step"] - 1, s
+assert math.isfinite(s["loss_final"]) and math.isfinite(s["delta_norm"]), s
+PY
+
 # 4. Nothing the user gave is overwritten.
 expect_error "already exists" run -m "$M" --prompt-ids "$PROMPT" -n 1 --slot-steps 1 --slot-save "$WORK/d.npy"
 
