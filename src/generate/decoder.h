@@ -80,6 +80,8 @@ class Decoder {
   void prefill(Seq& s, int64_t max_tokens);
   // SLOT for `group` (same options) in one slot::optimize_batch.
   void run_slot(std::span<Seq* const> group);
+  // The steps of a queued sequence's IncrementalSlot, once its prompt is prefilled.
+  void finish_incremental_slot(Seq& s);
   // A prefilled sequence starts decoding (or finishes, with nothing to generate).
   void join(std::unique_ptr<Seq> s);
   // One prefill chunk of the oldest queued sequence; it joins when its prompt is done.
@@ -99,6 +101,7 @@ class Decoder {
   PromptCache* prompt_cache_;
   int64_t next_id_ = 0;
   model::Workspace ws_;
+  double slot_row_cost_;                      // the LM head's cost per prompt row, over the layers'
   int64_t prefill_chunk_ = 0;
   bool mixed_ = true;                         // set_mixed_steps
   std::deque<std::unique_ptr<Seq>> pending_;  // queued for their prefill (prefill_chunk_ > 0)

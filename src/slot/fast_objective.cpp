@@ -72,7 +72,7 @@ constexpr double kMinNormaliser = 1e-30;
 class FastObjective : public Objective {
  public:
   FastObjective(const model::Model& m, const float* hidden, std::span<const int32_t> ids,
-                size_t mem_budget)
+                size_t mem_budget, bool deferred)
       : m_(m), hidden_(hidden), ids_(ids.begin(), ids.end()),
         n_rows_(int64_t(ids.size()) - 1), V_(m.n_vocab()), d_(m.d_model()) {
     const size_t row_bytes = size_t(V_) * sizeof(float);
@@ -95,18 +95,26 @@ class FastObjective : public Objective {
     if (plan_ == Plan::kCachedF16)  // the large buffer first: it is the one the spare may hold
       rows_f16_ = pool.take(size_t(n_rows_ * V_) * sizeof(uint16_t), "SLOT's cached prompt logits (f16)");
     rows_ = pool.take(size_t(chunk_ * V_) * sizeof(float), "SLOT's cached prompt logits");
-    if (plan_ == Plan::kCached) fill_rows(0, n_rows_);
+    if (plan_ == Plan::kStreamed) filled_ = n_rows_;  // its rows are computed at every step
+    if (!deferred) rows_ready(n_rows_);
+  }
+
+  // The cached plans' rows of positions [filled_, min(n, n_rows_)), whose hidden rows are final.
+  void rows_ready(int64_t n) override {
+    const int64_t end = std::min(n, n_rows_);
+    if (plan_ == Plan::kCached && end > filled_) fill_rows(filled_, end, rows() + filled_ * V_);
     if (plan_ == Plan::kCachedF16) {
-      for (int64_t c0 = 0; c0 < n_rows_; c0 += chunk_) {
-        const int64_t c1 = std::min(n_rows_, c0 + chunk_);
-        fill_rows(c0, c1);
-        const size_t n = size_t((c1 - c0) * V_);
+      for (int64_t c0 = filled_; c0 < end; c0 += chunk_) {
+        const int64_t c1 = std::min(end, c0 + chunk_);
+        fill_rows(c0, c1, rows());
+        const size_t count = size_t((c1 - c0) * V_);
         const float* z = rows();
         uint16_t* h = rows_f16() + c0 * V_;
-        for (size_t i = 0; i < n; ++i) h[i] = f32_to_f16(z[i]);
+        for (size_t i = 0; i < count; ++i) h[i] = f32_to_f16(z[i]);
       }
-      pool.give_back(std::move(rows_));
+      if (end == n_rows_ && filled_ < n_rows_) RowPool::get().give_back(std::move(rows_));  // the staging rows
     }
+    filled_ = std::max(filled_, end);
   }
   ~FastObjective() override {
     RowPool::get().give_back(std::move(rows_));
@@ -120,6 +128,7 @@ class FastObjective : public Objective {
   }
 
   double evaluate(const float* u, const float* delta, float* r) override {
+    if (filled_ < n_rows_) rows_ready(n_rows_);
     const int n_thr = omp_get_max_threads();
     const float mu = kernels::max_value(u, V_);
     e_.resize(size_t(V_));
@@ -130,7 +139,7 @@ class FastObjective : public Objective {
     const int64_t step = plan_ == Plan::kCachedF16 ? n_rows_ : chunk_;
     for (int64_t c0 = 0; c0 < n_rows_; c0 += step) {
       const int64_t c1 = std::min(n_rows_, c0 + step);
-      if (plan_ == Plan::kStreamed) fill_rows(c0, c1);
+      if (plan_ == Plan::kStreamed) fill_rows(c0, c1, rows());
 #pragma omp parallel for schedule(static) reduction(+ : loss) if ((c1 - c0) * V_ >= (1 << 16))
       for (int64_t n = c0; n < c1; ++n) {
         thread_local std::vector<float> widened;  // one f16 row as f32 (cached-f16 plan)
@@ -172,9 +181,8 @@ class FastObjective : public Objective {
   }
 
  private:
-  // Computes E rows [c0, c1) into rows_ (slot 0 = row c0), with their maxima and label logits.
-  void fill_rows(int64_t c0, int64_t c1) {
-    float* Z = rows();
+  // Computes E rows [c0, c1) into Z (row c0 first), with their maxima and label logits.
+  void fill_rows(int64_t c0, int64_t c1, float* Z) {
     m_.lm_head(hidden_ + c0 * d_, c1 - c0, Z);
 #pragma omp parallel for schedule(static) if ((c1 - c0) * V_ >= (1 << 16))
     for (int64_t n = c0; n < c1; ++n) {
@@ -209,6 +217,7 @@ class FastObjective : public Objective {
   static constexpr int64_t kF16Staging = 16;
   Plan plan_ = Plan::kCached;
   int64_t chunk_ = 0;              // rows held at once in rows_
+  int64_t filled_ = 0;             // cached plans: rows [0, filled_) are computed (rows_ready)
   // The rows are the objective's largest buffer (311 MB for 511 rows of a 151936 vocabulary):
   // huge pages, not value-initialised. A std::vector's zeroing, page by 4 KiB page, took 775 ms
   // of a 1194 ms SLOT run (0.5B, T = 5); first touch of huge pages takes 13-235 ms, and the
@@ -229,8 +238,8 @@ class FastObjective : public Objective {
 void release_spare_rows() { RowPool::get().release(); }
 
 std::unique_ptr<Objective> make_fast_objective(const model::Model& m, const float* hidden,
-                                               std::span<const int32_t> ids, size_t mem_budget) {
-  return std::make_unique<FastObjective>(m, hidden, ids, mem_budget);
+                                               std::span<const int32_t> ids, size_t mem_budget, bool deferred) {
+  return std::make_unique<FastObjective>(m, hidden, ids, mem_budget, deferred);
 }
 
 }  // namespace slotlm::slot

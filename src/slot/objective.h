@@ -21,12 +21,17 @@ class Objective {
   // receives dL/dz `[n_vocab]` (the mean over positions of softmax - onehot), so dL/ddelta = W^T r.
   virtual double evaluate(const float* u, const float* delta, float* r) = 0;
   virtual std::string plan() const = 0;
+  // Hidden rows [0, n) are final (IncrementalSlot): a plan that caches rows may compute theirs now.
+  // evaluate() computes whatever is still missing.
+  virtual void rows_ready(int64_t /*n*/) {}
 };
 
 // Fast path: with E_n = exp(z0_n - max z0_n) cached once (or recomputed per chunk when the
-// cache would exceed `mem_budget` bytes), a step needs no exponentials of [n, V] size.
+// cache would exceed `mem_budget` bytes), a step needs no exponentials of [n, V] size. `deferred`:
+// the cached rows are computed as rows_ready() says their hidden rows are final, not now.
 std::unique_ptr<Objective> make_fast_objective(const model::Model& m, const float* hidden,
-                                               std::span<const int32_t> ids, size_t mem_budget);
+                                               std::span<const int32_t> ids, size_t mem_budget,
+                                               bool deferred = false);
 // Frees the fast path's spare rows buffer (kept between prompts so the next one skips the first
 // touch of hundreds of MB). make_objective calls it before the reference path, which needs its own
 // buffers of that size: holding both raised the peak RSS of a bench run of both paths by ~300 MB.

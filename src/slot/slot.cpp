@@ -38,25 +38,21 @@ double norm2(const std::vector<float>& x) {
 
 }  // namespace
 
-std::vector<SlotResult> optimize_batch(const model::Model& m, std::span<const PromptRef> prompts,
-                                       const SlotOptions& opt, const StepCallback& on_step) {
-  validate(opt);
-  Timer timer;
+namespace {
+
+// The AdamW steps of optimize_batch for prompts whose objectives are made (null: no next-token
+// pair, nothing to optimise). `res[i]` has its plan and `ran` set; `ms0` is time already spent on
+// the objectives elsewhere (IncrementalSlot), added to each result's ms.
+void run_steps(const model::Model& m, std::vector<std::unique_ptr<Objective>>& obj, const SlotOptions& opt,
+               const StepCallback& on_step, std::vector<SlotResult>& res, const Timer& timer, double ms0) {
   const int64_t d = m.d_model(), V = m.n_vocab();
   const auto& W = m.weights().lm_head;  // [V, d]
-  std::vector<SlotResult> res(prompts.size());
-  std::vector<std::unique_ptr<Objective>> obj(prompts.size());
   std::vector<AdamW> adam;
   std::vector<size_t> live;  // prompts with at least one next-token pair
-  for (size_t i = 0; i < prompts.size(); ++i) {
+  for (size_t i = 0; i < obj.size(); ++i) {
     res[i].delta.assign(size_t(d), 0.f);
     adam.emplace_back(d, opt.adam);
-    if (opt.steps > 0 && prompts[i].ids.size() >= 2) {
-      obj[i] = make_objective(m, prompts[i], opt);
-      res[i].plan = obj[i]->plan();
-      res[i].ran = true;
-      live.push_back(i);
-    }
+    if (obj[i]) live.push_back(i);
   }
   // Deltas of all live prompts side by side, so u = W delta is one pass over W for the batch.
   // Each prompt keeps its own objective, optimiser state and delta.
@@ -98,12 +94,68 @@ std::vector<SlotResult> optimize_batch(const model::Model& m, std::span<const Pr
       adam[i].step(R.delta.data(), g.data());
     }
   }
-  const double ms = timer.ms();
+  const double ms = ms0 + timer.ms();
   for (auto& R : res) {
     R.delta_norm = norm2(R.delta);
     R.ms = ms;
   }
+}
+
+}  // namespace
+
+std::vector<SlotResult> optimize_batch(const model::Model& m, std::span<const PromptRef> prompts,
+                                       const SlotOptions& opt, const StepCallback& on_step) {
+  validate(opt);
+  Timer timer;
+  std::vector<SlotResult> res(prompts.size());
+  std::vector<std::unique_ptr<Objective>> obj(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (opt.steps > 0 && prompts[i].ids.size() >= 2) {
+      obj[i] = make_objective(m, prompts[i], opt);
+      res[i].plan = obj[i]->plan();
+      res[i].ran = true;
+    }
+  }
+  run_steps(m, obj, opt, on_step, res, timer, 0.0);
   return res;
+}
+
+IncrementalSlot::IncrementalSlot(const model::Model& m, const float* hidden, std::span<const int32_t> ids,
+                                 const SlotOptions& opt)
+    : m_(m), opt_(opt), n_rows_(int64_t(ids.size())) {
+  validate(opt);
+  if (opt.steps == 0 || ids.size() < 2) return;
+  Timer t;
+  if (opt.path == Path::kFast) {
+    obj_ = make_fast_objective(m, hidden, ids, opt.mem_budget, /*deferred=*/true);
+  } else {
+    release_spare_rows();
+    obj_ = make_reference_objective(m, hidden, ids, opt.mem_budget);
+  }
+  ms_ += t.ms();
+}
+
+IncrementalSlot::~IncrementalSlot() = default;
+
+void IncrementalSlot::rows_ready(int64_t n) {
+  if (!obj_) return;
+  Timer t;
+  obj_->rows_ready(std::min(n, n_rows_));
+  ms_ += t.ms();
+}
+
+SlotResult IncrementalSlot::optimize(const StepCallback& on_step) {
+  Timer timer;
+  std::vector<SlotResult> res(1);
+  std::vector<std::unique_ptr<Objective>> obj(1);
+  if (obj_) {
+    obj_->rows_ready(n_rows_);  // whatever rows_ready() has not seen yet
+    res[0].plan = obj_->plan();
+    res[0].ran = true;
+    obj[0] = std::move(obj_);
+  }
+  run_steps(m_, obj, opt_, on_step, res, timer, ms_);
+  return std::move(res[0]);
 }
 
 SlotResult optimize(const model::Model& m, const float* hidden, std::span<const int32_t> ids,

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -75,5 +76,31 @@ double prompt_loss(const model::Model& m, const float* hidden, std::span<const i
 // padding and no cross-prompt pairs (unlike the vLLM port, which shares one delta per batch).
 std::vector<SlotResult> optimize_batch(const model::Model& m, std::span<const PromptRef> prompts,
                                        const SlotOptions& opt, const StepCallback& on_step = {});
+
+class Objective;
+
+// SLOT for one prompt whose hidden states arrive in pieces (a prefill in chunks, gen::Decoder):
+// the fast path computes its cached rows (the prompt's logits, the bulk of SLOT's work) as the
+// hidden rows become final, so optimize() at the end only takes the T steps. The same maths as
+// optimize(), up to f32 rounding (the LM-head products have other row counts). `hidden` `[n,
+// d_model]` must stay valid until optimize(); validates `opt` (throws Error).
+class IncrementalSlot {
+ public:
+  IncrementalSlot(const model::Model& m, const float* hidden, std::span<const int32_t> ids, const SlotOptions& opt);
+  ~IncrementalSlot();
+  IncrementalSlot(const IncrementalSlot&) = delete;
+  IncrementalSlot& operator=(const IncrementalSlot&) = delete;
+  // Rows [0, n) of `hidden` are final.
+  void rows_ready(int64_t n);
+  // Computes what rows_ready() has not, then the steps. Call once. `ms` counts the rows' time too.
+  SlotResult optimize(const StepCallback& on_step = {});
+
+ private:
+  const model::Model& m_;
+  SlotOptions opt_;
+  int64_t n_rows_;
+  std::unique_ptr<Objective> obj_;
+  double ms_ = 0;
+};
 
 }  // namespace slotlm::slot
