@@ -81,17 +81,19 @@ void BM_StaticVsContinuousBatching(benchmark::State& st) {
 }
 BENCHMARK(BM_StaticVsContinuousBatching)->Unit(benchmark::kMillisecond)->Iterations(3);
 
-// A 512-token prompt joins `streams` sequences that are decoding, prefilled in chunks of `chunk`
-// tokens (the server's Decoder), with each chunk in the same forward as the streams' tokens
-// (mixed) or in a forward of its own before them (separate). Per variant, medians over the
-// iterations: the joiner's time to its first token and the streams' tokens/s meanwhile.
+// A 512-token prompt (with `slot` SLOT steps) joins `streams` sequences that are decoding,
+// prefilled in chunks of `chunk` tokens (the server's Decoder), with each chunk in the same forward
+// as the streams' tokens (mixed; its SLOT's rows computed with its chunks) or in a forward of its
+// own before them (separate; its SLOT after its last chunk). Per variant, medians over the
+// iterations: the joiner's time to its first token, the streams' tokens/s meanwhile and the first
+// stream's longest gap between two tokens.
 constexpr int64_t kJoinPrompt = 512;
 
 struct JoinRun {
-  double ttft_ms = 0, stream_tok_s = 0;
+  double ttft_ms = 0, stream_tok_s = 0, max_gap_ms = 0;
 };
 
-JoinRun run_join(const model::Model& m, int64_t streams, int64_t chunk, bool mixed) {
+JoinRun run_join(const model::Model& m, int64_t streams, int64_t chunk, bool mixed, int slot_steps = 0) {
   gen::Decoder dec(m);
   dec.set_prefill_chunk(chunk);
   dec.set_mixed_steps(mixed);
@@ -106,12 +108,26 @@ JoinRun run_join(const model::Model& m, int64_t streams, int64_t chunk, bool mix
   o.stop_ids = {-1};
   o.n_predict = 100000;  // the streams outlive the measurement
   int64_t stream_tokens = 0;
+  // The first stream's longest gap between two tokens while the prompt joins.
+  std::chrono::steady_clock::time_point last;
+  double max_gap = 0;
+  bool joining = false;
   std::vector<gen::BatchItem> items;
-  for (int64_t i = 1; i <= streams; ++i) items.push_back({prompts[size_t(i)], o, [&](int32_t) { return ++stream_tokens > 0; }});
+  for (int64_t i = 1; i <= streams; ++i)
+    items.push_back({prompts[size_t(i)], o, [&, i](int32_t) {
+                       if (i == 1) {
+                         const auto now = std::chrono::steady_clock::now();
+                         if (joining) max_gap = std::max(max_gap, std::chrono::duration<double, std::milli>(now - last).count());
+                         last = now;
+                       }
+                       return ++stream_tokens > 0;
+                     }});
   dec.add(items);
   while (stream_tokens < 2 * streams) dec.step();  // every stream prefilled (one per step) and decoding
   gen::GenerateOptions j = o;
   j.n_predict = 1;
+  j.slot.steps = slot_steps;
+  joining = true;
   bool first = false;
   int64_t tokens_then = 0;  // the streams' tokens when the joiner's first one comes
   std::chrono::steady_clock::time_point t1;
@@ -124,7 +140,7 @@ JoinRun run_join(const model::Model& m, int64_t streams, int64_t chunk, bool mix
   const auto t0 = std::chrono::steady_clock::now();
   while (!first) dec.step();
   const double ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-  return {ms, 1000.0 * double(tokens_then) / ms};
+  return {ms, 1000.0 * double(tokens_then) / ms, max_gap};
 }
 
 void BM_JoinWhileDecoding(benchmark::State& st) {
@@ -132,23 +148,27 @@ void BM_JoinWhileDecoding(benchmark::State& st) {
   if (!dir) return;
   const auto m = model::Model::load(dir);
   const int64_t streams = st.range(0), chunk = st.range(1);
-  std::vector<double> ttft[2], tok_s[2];
+  const int slot_steps = int(st.range(2));
+  std::vector<double> ttft[2], tok_s[2], gap[2];
   for (auto _ : st) {
     for (int v = 0; v < 2; ++v) {
-      const JoinRun r = run_join(*m, streams, chunk, v == 0);
+      const JoinRun r = run_join(*m, streams, chunk, v == 0, slot_steps);
       ttft[v].push_back(r.ttft_ms);
       tok_s[v].push_back(r.stream_tok_s);
+      gap[v].push_back(r.max_gap_ms);
     }
   }
   const char* names[2] = {"mixed", "separate"};
   for (int v = 0; v < 2; ++v) {
     st.counters[std::string(names[v]) + "_ttft_ms"] = bench::median(ttft[v]);
     st.counters[std::string(names[v]) + "_streams_tok_s"] = bench::median(tok_s[v]);
+    st.counters[std::string(names[v]) + "_max_gap_ms"] = bench::median(gap[v]);
   }
 }
 BENCHMARK(BM_JoinWhileDecoding)
-    ->ArgsProduct({{1, 4}, {64, 256}})
-    ->ArgNames({"streams", "chunk"})
+    ->ArgsProduct({{1, 4}, {64, 256}, {0}})
+    ->Args({4, 256, 5})
+    ->ArgNames({"streams", "chunk", "slot"})
     ->Unit(benchmark::kMillisecond)
     ->Iterations(7);
 
