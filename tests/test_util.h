@@ -18,6 +18,12 @@ bool file_exists(const std::string& path);
 std::string slotlm_binary();
 // Runs a shell command, returns its exit status and fills `out` with its stdout.
 int run_command(const std::string& cmd, std::string* out);
+// A tests/data folder name as a gtest parameter name ("tiny-qwen2" -> "tiny_qwen2").
+inline std::string param_name(std::string folder) {
+  for (char& ch : folder)
+    if (ch == '-') ch = '_';
+  return folder;
+}
 
 }  // namespace slotlm::test
 

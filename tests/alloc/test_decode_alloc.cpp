@@ -223,12 +223,7 @@ TEST_P(DecodeAlloc, DecoderStepsAllocateNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, DecodeAlloc, ::testing::Values("tiny-qwen2", "tiny-qwen2-bf16", "tiny-llama3"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s)
-                             if (c == '-') c = '_';
-                           return s;
-                         });
+                         [](const auto& info) { return test::param_name(info.param); });
 
 }  // namespace
 }  // namespace slotlm

@@ -258,12 +258,7 @@ INSTANTIATE_TEST_SUITE_P(TinyCheckpoints, ForwardGolden,
                                            Case{"tiny-qwen2-bf16", kBf16RelTol},
                                            Case{"tiny-qwen2-sharded", kF32RelTol},
                                            Case{"tiny-llama3-f16", kF16RelTol}),
-                         [](const auto& info) {
-                           std::string s = info.param.folder;
-                           for (auto& ch : s)
-                             if (ch == '-') ch = '_';
-                           return s;
-                         });
+                         [](const auto& info) { return test::param_name(info.param.folder); });
 
 TEST(SharedModels, TinyStoriesGreedyEqualsReference) {
   SLOTLM_REQUIRE_SHARED(dir, "models/tinystories-656k");

@@ -73,12 +73,7 @@ TEST_P(ForwardSegments, EachSegmentGetsTheRowsOfItsOwnForward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ForwardSegments, ::testing::Values("tiny-qwen2", "tiny-llama3", "tiny-qwen2-bf16"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& ch : s)
-                             if (ch == '-') ch = '_';
-                           return s;
-                         });
+                         [](const auto& info) { return test::param_name(info.param); });
 
 TEST(ForwardSegments, RefusesSharedCachesEmptySegmentsAndUncoveredTokens) {
   auto m = model::Model::load(test::data_path("tiny-qwen2"));

@@ -67,10 +67,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values("tiny-qwen2", "tiny-llama3", "tiny-qwen2-bf16", "tiny-llama3-f16"),
                        ::testing::Values(slot::Path::kFast, slot::Path::kReference)),
     [](const auto& info) {
-      std::string s = std::get<0>(info.param);
-      for (auto& ch : s)
-        if (ch == '-') ch = '_';
-      return s + (std::get<1>(info.param) == slot::Path::kFast ? "_fast" : "_reference");
+      return test::param_name(std::get<0>(info.param)) +
+             (std::get<1>(info.param) == slot::Path::kFast ? "_fast" : "_reference");
     });
 
 TEST(SlotZeroSteps, BitIdenticalToPlainModel) {

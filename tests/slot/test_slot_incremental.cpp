@@ -84,12 +84,7 @@ TEST_P(IncrementalSlotPlans, RowsInPiecesGiveTheWholePromptsSlot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, IncrementalSlotPlans, ::testing::Values("tiny-qwen2", "tiny-qwen2-bf16"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& ch : s)
-                             if (ch == '-') ch = '_';
-                           return s;
-                         });
+                         [](const auto& info) { return test::param_name(info.param); });
 
 TEST(IncrementalSlot, NothingToOptimiseAndBadOptions) {
   auto m = model::Model::load(test::data_path("tiny-qwen2"));
