@@ -24,8 +24,10 @@ void validate(const SlotOptions& o) {
 
 namespace {
 
-std::unique_ptr<Objective> make_objective(const model::Model& m, const PromptRef& p, const SlotOptions& o) {
-  if (o.path == Path::kFast) return make_fast_objective(m, p.hidden, p.ids, o.mem_budget);
+// `deferred`: the fast path's cached rows wait for Objective::rows_ready (IncrementalSlot).
+std::unique_ptr<Objective> make_objective(const model::Model& m, const PromptRef& p, const SlotOptions& o,
+                                          bool deferred = false) {
+  if (o.path == Path::kFast) return make_fast_objective(m, p.hidden, p.ids, o.mem_budget, deferred);
   release_spare_rows();
   return make_reference_objective(m, p.hidden, p.ids, o.mem_budget);
 }
@@ -36,13 +38,9 @@ double norm2(const std::vector<float>& x) {
   return std::sqrt(s);
 }
 
-}  // namespace
-
-namespace {
-
 // The AdamW steps of optimize_batch for prompts whose objectives are made (null: no next-token
-// pair, nothing to optimise). `res[i]` has its plan and `ran` set; `ms0` is time already spent on
-// the objectives elsewhere (IncrementalSlot), added to each result's ms.
+// pair, nothing to optimise; res[i].ran stays false). `ms0` is time already spent on the
+// objectives elsewhere (IncrementalSlot), added to each result's ms.
 void run_steps(const model::Model& m, std::vector<std::unique_ptr<Objective>>& obj, const SlotOptions& opt,
                const StepCallback& on_step, std::vector<SlotResult>& res, const Timer& timer, double ms0) {
   const int64_t d = m.d_model(), V = m.n_vocab();
@@ -52,7 +50,10 @@ void run_steps(const model::Model& m, std::vector<std::unique_ptr<Objective>>& o
   for (size_t i = 0; i < obj.size(); ++i) {
     res[i].delta.assign(size_t(d), 0.f);
     adam.emplace_back(d, opt.adam);
-    if (obj[i]) live.push_back(i);
+    if (!obj[i]) continue;
+    res[i].plan = obj[i]->plan();
+    res[i].ran = true;
+    live.push_back(i);
   }
   // Deltas of all live prompts side by side, so u = W delta is one pass over W for the batch.
   // Each prompt keeps its own objective, optimiser state and delta.
@@ -109,13 +110,8 @@ std::vector<SlotResult> optimize_batch(const model::Model& m, std::span<const Pr
   Timer timer;
   std::vector<SlotResult> res(prompts.size());
   std::vector<std::unique_ptr<Objective>> obj(prompts.size());
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    if (opt.steps > 0 && prompts[i].ids.size() >= 2) {
-      obj[i] = make_objective(m, prompts[i], opt);
-      res[i].plan = obj[i]->plan();
-      res[i].ran = true;
-    }
-  }
+  for (size_t i = 0; i < prompts.size(); ++i)
+    if (opt.steps > 0 && prompts[i].ids.size() >= 2) obj[i] = make_objective(m, prompts[i], opt);
   run_steps(m, obj, opt, on_step, res, timer, 0.0);
   return res;
 }
@@ -126,12 +122,7 @@ IncrementalSlot::IncrementalSlot(const model::Model& m, const float* hidden, std
   validate(opt);
   if (opt.steps == 0 || ids.size() < 2) return;
   Timer t;
-  if (opt.path == Path::kFast) {
-    obj_ = make_fast_objective(m, hidden, ids, opt.mem_budget, /*deferred=*/true);
-  } else {
-    release_spare_rows();
-    obj_ = make_reference_objective(m, hidden, ids, opt.mem_budget);
-  }
+  obj_ = make_objective(m, PromptRef{hidden, ids}, opt, /*deferred=*/true);
   ms_ += t.ms();
 }
 
@@ -148,12 +139,8 @@ SlotResult IncrementalSlot::optimize(const StepCallback& on_step) {
   Timer timer;
   std::vector<SlotResult> res(1);
   std::vector<std::unique_ptr<Objective>> obj(1);
-  if (obj_) {
-    obj_->rows_ready(n_rows_);  // whatever rows_ready() has not seen yet
-    res[0].plan = obj_->plan();
-    res[0].ran = true;
-    obj[0] = std::move(obj_);
-  }
+  if (obj_) obj_->rows_ready(n_rows_);  // whatever rows_ready() has not seen yet
+  obj[0] = std::move(obj_);
   run_steps(m_, obj, opt_, on_step, res, timer, ms_);
   return std::move(res[0]);
 }
