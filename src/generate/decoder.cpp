@@ -266,7 +266,6 @@ void Decoder::step() {
   const bool ride = mixed_ && !pending_.empty() && !active_.empty();
   if (!pending_.empty() && !ride) {
     if (mixed_) {
-      next_.clear();
       forward_chunks(0);
     } else {
       advance_prefill();
@@ -362,7 +361,7 @@ void Decoder::forward_chunks(int64_t m) {
   // rows count 1 + slot_row_cost_ against the budget.
   bool inc_taken = false;
   for (const Chunk& c : plan_) inc_taken = inc_taken || c.seq->inc_slot != nullptr;
-  mixed_tokens_.assign(next_.begin(), next_.end());
+  mixed_tokens_.assign(next_.begin(), next_.begin() + m);
   segs_.clear();
   for (int64_t k = 0; k < m; ++k) segs_.push_back({caches_[size_t(k)], 1});
   for (Chunk& c : plan_) {

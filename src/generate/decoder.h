@@ -91,8 +91,9 @@ class Decoder {
   void join_prefilled();
   // Queued sequences whose BatchItem::cancelled says so leave, finished as cancelled.
   void drop_cancelled();
-  // The forward of the `m` sequences going on (next_, caches_) with chunks of the queued prompts
-  // after them, fewest tokens left first, up to the prefill chunk in all; then join_prefilled.
+  // The forward of the `m` sequences going on (next_[0, m), caches_[0, m)) with chunks of the
+  // queued prompts after them, fewest tokens left first, up to the prefill chunk in all; then
+  // join_prefilled.
   void forward_chunks(int64_t m);
   // Rows [0, m) of `rows` `[m, d_model]` are the next LM-head inputs of active_[0, m).
   void take_rows(const float* rows, int64_t m);
