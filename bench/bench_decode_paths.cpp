@@ -5,7 +5,9 @@
 // file's rows, kernels::set_amx_tiles_enabled); without AMX, the AVX512-BF16 dot products
 // (isa/dot_gemv.h, `fast`: 1 bf16 term) vs the FMA gemv (kernels::set_bf16_dot_enabled), and the
 // weights in oneDNN's blocked layout vs the plain rows (two loads of the model); and the threads'
-// contiguous shares of the weights vs chunks handed out in turn (kernels::set_gemv_shares_enabled).
+// contiguous shares of the weights vs chunks handed out in turn (kernels::set_gemv_shares_enabled);
+// batched decode on the blocked layout with and without the look-ahead into the next block
+// (kernels::set_gemv_lookahead_enabled).
 // Counters: median milliseconds of each variant.
 // Run: ./build/bench/bench_decode_paths
 //      SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build/bench/bench_decode_paths  (adds BM_DecodeStep)
@@ -85,6 +87,7 @@ struct RestoreDefaults {
     kernels::set_bf16_dot_enabled(true);
     kernels::set_bf16_gemm_terms(2);
     kernels::set_gemv_shares_enabled(true);
+    kernels::set_gemv_lookahead_enabled(true);
   }
 };
 
@@ -242,6 +245,29 @@ void BM_DecodeStepSharesVsTurns(benchmark::State& st) {
 }
 BENCHMARK(BM_DecodeStepSharesVsTurns)
     ->ArgsProduct({{1, 8}, {1, 2}})
+    ->ArgNames({"batch", "terms"})
+    ->Iterations(40)
+    ->UseRealTime();
+
+// args: batch, bf16 terms. One decode step (DecodeSteps) of the model in SLOTLM_BENCH_MODEL, its
+// batched products on the blocked layout with the later walks over a block prefetching the next
+// one vs without (kernels::set_gemv_lookahead_enabled).
+void BM_DecodeStepLookahead(benchmark::State& st) {
+  const char* dir = bench::bench_model(st);
+  if (!dir) return;
+  RestoreDefaults restore;
+  kernels::set_bf16_gemm_terms(int(st.range(1)));
+  DecodeSteps d(dir, st.range(0));
+  auto run = [&](bool on) {
+    return [&, on] {
+      kernels::set_gemv_lookahead_enabled(on);
+      d.step();
+    };
+  };
+  interleave(st, {{"ahead", run(true)}, {"plain", run(false)}});
+}
+BENCHMARK(BM_DecodeStepLookahead)
+    ->ArgsProduct({{6, 8, 16}, {1, 2}})
     ->ArgNames({"batch", "terms"})
     ->Iterations(40)
     ->UseRealTime();

@@ -127,6 +127,13 @@ void set_blocked_enabled(bool on);
 // thread-safe with running kernels.
 void set_gemv_shares_enabled(bool on);
 
+// Batched decode (more than 4 rows) on the blocked layout walks each block once per 4 rows: the
+// first walk streams it from memory, the later ones read it from cache, and the last of them
+// prefetches part of the thread's next block so that memory keeps streaming meanwhile
+// (isa/blocked_gemv.h). Prefetches only: results are unchanged bit for bit. For benchmarks: false
+// turns the look-ahead off. Not thread-safe with running kernels.
+void set_gemv_lookahead_enabled(bool on);
+
 // Row r of `w` as f32 into out[0, w.cols): from the blocked layout when the kernels read it (a tied
 // embedding's lookups), else the stored row converted.
 void matrix_row(const MatView& w, int64_t r, float* out);

@@ -85,8 +85,9 @@ TEST(BlockedLayout, ShapesThatDoNotFitAreRefused) {
 }
 
 // The kernel for 1-3 terms, 1..9 rows of x (tiles of 4 and the 3/2/1 remainders), all or part of
-// the row blocks, with and without bias, against float64 products of the weights with the terms it
-// was given (only f32 accumulation separates them: kNmseTerms); outputs outside [r0, r1) untouched.
+// the row blocks (the look-ahead into the next block on), with and without bias, against float64
+// products of the weights with the terms it was given (only f32 accumulation separates them:
+// kNmseTerms); outputs outside [r0, r1) untouched.
 TEST(BlockedLayout, KernelMatchesReferenceAcrossShapesTermsAndBias) {
   SKIP_WITHOUT_BF16_DOT();
   std::mt19937 rng(107);
@@ -99,18 +100,19 @@ TEST(BlockedLayout, KernelMatchesReferenceAcrossShapesTermsAndBias) {
       const std::vector<float> x = random_floats(size_t(n * k), rng);
       for (bool with_bias : {false, true})
         for (int terms : {1, 2, 3})
-          for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, m}, {m - kBlockRows, m}}) {
+          for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, m}, {m - kBlockRows, m}, {0, kBlockRows}}) {
             const float* bp = with_bias ? bias.data() : nullptr;
             std::vector<uint16_t> xp(size_t(kernels::detail::dot_gemv_packed_size(n, terms, k)));
             kernels::detail::dot_gemv_pack(x.data(), n, terms, k, xp.data());
             const std::vector<double> ref = matmul_reference(sum_of_terms(xp, n, terms, k), n, b.w.values, m, k, bp);
             std::vector<float> y(size_t(n * m), -7.f);
-            kernels::detail::blocked_gemv_bf16(xp.data(), n, terms, b.blocked.data(), k, r0, r1, bp, y.data(), m);
+            // rows_ahead = m: the later walks of n > 4 prefetch the next block, also past r1.
+            kernels::detail::blocked_gemv_bf16(xp.data(), n, terms, b.blocked.data(), k, r0, r1, m, bp, y.data(), m);
             std::vector<float> got;
             std::vector<double> want;
             for (int64_t j = 0; j < n; ++j)
               for (int64_t r = 0; r < m; ++r) {
-                if (r < r0) {
+                if (r < r0 || r >= r1) {
                   ASSERT_EQ(y[size_t(j * m + r)], -7.f) << "row " << r << " outside [" << r0 << ", " << r1 << ")";
                   continue;
                 }
@@ -138,11 +140,11 @@ TEST(BlockedLayout, EachActivationRowGetsTheSameBitsWhateverTheBatch) {
     kernels::detail::dot_gemv_pack(x.data(), n, terms, k, xp.data());
     std::vector<float> alone(size_t(n * m)), batch(size_t(n * m));
     for (int64_t i = 0; i < n; ++i)
-      kernels::detail::blocked_gemv_bf16(xp.data() + i * terms * k, 1, terms, b.blocked.data(), k, 0, m,
+      kernels::detail::blocked_gemv_bf16(xp.data() + i * terms * k, 1, terms, b.blocked.data(), k, 0, m, m,
                                          bias.data(), alone.data() + i * m, m);
     for (int64_t bs = 2; bs <= n; ++bs)
       for (int64_t i0 = 0; i0 + bs <= n; i0 += bs) {
-        kernels::detail::blocked_gemv_bf16(xp.data() + i0 * terms * k, bs, terms, b.blocked.data(), k, 0, m,
+        kernels::detail::blocked_gemv_bf16(xp.data() + i0 * terms * k, bs, terms, b.blocked.data(), k, 0, m, m,
                                            bias.data(), batch.data(), m);
         EXPECT_EQ(std::memcmp(alone.data() + i0 * m, batch.data(), size_t(bs * m) * sizeof(float)), 0)
             << "terms=" << terms << " rows " << i0 << ".." << i0 + bs - 1;

@@ -29,9 +29,12 @@ void blocked_pack(const uint16_t* w, int64_t rows, int64_t k, uint16_t* out);
 // W in the blocked layout above (all of its k), x packed by dot_gemv_pack (dot_gemv.h) with the same
 // n, terms (1..3) and k. Each output is one f32 lane fed one pair of inputs per step, the terms of
 // that step in order: the same sequence of operations whatever n or the rows, so a row of x gets the
-// same bits alone or in a batch, and no horizontal sums are needed.
+// same bits alone or in a batch, and no horizontal sums are needed. For n > 4, blocks are walked
+// once per 4 rows and the last walk prefetches part of the next block, if it starts below
+// `rows_ahead` (a multiple of 64, at most W's rows; r1 turns it off): prefetches only, the results
+// do not depend on it.
 void blocked_gemv_bf16(const uint16_t* xp, int64_t n, int terms, const uint16_t* wb, int64_t k, int64_t r0,
-                       int64_t r1, const float* bias, float* y, int64_t ldy);
+                       int64_t r1, int64_t rows_ahead, const float* bias, float* y, int64_t ldy);
 
 // acc[i] += sum_r x[r] W[r, i] for r in [r0, r1) (multiples of 64) and i < k: the transposed
 // product (SLOT's gradient W^T r) on W in the blocked layout, f32 exact per product (the weights

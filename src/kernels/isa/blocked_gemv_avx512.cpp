@@ -13,20 +13,30 @@ namespace {
 
 // Pairs (256-byte rows of a block) prefetched ahead.
 constexpr int64_t kPrefetchPairs = 16;
+constexpr int64_t kCacheLine = 64;
 
 // One block of 64 features times T rows of x (`Terms` terms each): 4 * T accumulators, the 4
-// weight vectors of a step loaded once and used T * Terms times.
+// weight vectors of a step loaded once and used T * Terms times. A walk that reads its block from
+// cache (`ahead` set, see block_rows) prefetches instead the front half of the next block, T / 2
+// cache lines per step.
 template <int T, int Terms>
-void block_tile(const uint16_t* xp, int64_t k, const uint16_t* wb, const float* bias, float* y, int64_t ldy) {
+void block_tile(const uint16_t* xp, int64_t k, const uint16_t* wb, const float* bias, float* y, int64_t ldy,
+                const char* ahead) {
   __m512 acc[T][4];
   for (int t = 0; t < T; ++t)
     for (int q = 0; q < 4; ++q) acc[t][q] = _mm512_setzero_ps();
   const auto* xw = reinterpret_cast<const int32_t*>(xp);  // x as pairs of bf16
   const int64_t pairs = k / 2;
+  const char* const ahead_end = ahead ? ahead + pairs * 2 * kCacheLine : nullptr;  // half of 4 lines a step
+  int credit = 0;  // in half lines
   for (int64_t p = 0; p < pairs; ++p) {
     const uint16_t* w = wb + p * 2 * kBlockRows;
-    for (int c = 0; c < 4; ++c)  // the step kPrefetchPairs ahead: 4 cache lines
-      _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchPairs * 2 * kBlockRows + c * 32), _MM_HINT_T0);
+    if (!ahead) {
+      for (int c = 0; c < 4; ++c)  // the step kPrefetchPairs ahead: 4 cache lines
+        _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchPairs * 2 * kBlockRows + c * 32), _MM_HINT_T0);
+    } else {
+      for (credit += T; credit >= 2 && ahead < ahead_end; credit -= 2, ahead += kCacheLine) _mm_prefetch(ahead, _MM_HINT_T0);
+    }
     __m512bh wv[4];
     for (int q = 0; q < 4; ++q) wv[q] = (__m512bh)_mm512_loadu_si512(w + q * 32);
     for (int e = 0; e < Terms; ++e)
@@ -44,26 +54,36 @@ void block_tile(const uint16_t* xp, int64_t k, const uint16_t* wb, const float* 
 }
 
 // One block for all n rows of x, 4 at a time (the block, up to 64 * k * 2 bytes, is read again
-// from L2 for each further 4 rows).
+// from L2 for each further 4 rows). The first walk streams the block from memory, so the prefetchers
+// keep fetching; the later walks hit the cache and the memory would idle, so the last of them
+// prefetches the front half of `next` (the thread's next block, or null): the first walk over that
+// block then starts with it cached and the hardware prefetchers already streaming. Only half, and
+// T / 2 lines per step: prefetching all of it saturated the core's outstanding misses and slowed the
+// walk (bench_decode_paths BM_DecodeStepLookahead; bench/RESULTS.md, session 15).
 template <int Terms>
 void block_rows(const uint16_t* xp, int64_t n, int64_t k, const uint16_t* wb, const float* bias, float* y,
-                int64_t ldy) {
+                int64_t ldy, const uint16_t* next) {
   const int64_t xs = Terms * k;  // elements per packed row of x
+  const auto* ahead = reinterpret_cast<const char*>(next);
   int64_t j = 0;
-  for (; j + 4 <= n; j += 4) block_tile<4, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy);
+  for (; j + 4 <= n; j += 4)
+    block_tile<4, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy, j > 0 && j + 4 == n ? ahead : nullptr);
+  const char* last = j > 0 ? ahead : nullptr;
   switch (n - j) {
-    case 3: block_tile<3, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy); break;
-    case 2: block_tile<2, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy); break;
-    case 1: block_tile<1, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy); break;
+    case 3: block_tile<3, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy, last); break;
+    case 2: block_tile<2, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy, last); break;
+    case 1: block_tile<1, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy, last); break;
     default: break;
   }
 }
 
 template <int Terms>
 void blocked_gemv(const uint16_t* xp, int64_t n, const uint16_t* wb, int64_t k, int64_t r0, int64_t r1,
-                  const float* bias, float* y, int64_t ldy) {
-  for (int64_t r = r0; r < r1; r += kBlockRows)
-    block_rows<Terms>(xp, n, k, wb + r * k, bias ? bias + r : nullptr, y + r, ldy);
+                  int64_t rows_ahead, const float* bias, float* y, int64_t ldy) {
+  for (int64_t r = r0; r < r1; r += kBlockRows) {
+    const uint16_t* next = r + kBlockRows < rows_ahead ? wb + (r + kBlockRows) * k : nullptr;
+    block_rows<Terms>(xp, n, k, wb + r * k, bias ? bias + r : nullptr, y + r, ldy, next);
+  }
 }
 
 }  // namespace
@@ -94,11 +114,11 @@ void blocked_gemv_t_bf16(const float* x, const uint16_t* wb, int64_t k, int64_t 
 }
 
 void blocked_gemv_bf16(const uint16_t* xp, int64_t n, int terms, const uint16_t* wb, int64_t k, int64_t r0,
-                       int64_t r1, const float* bias, float* y, int64_t ldy) {
+                       int64_t r1, int64_t rows_ahead, const float* bias, float* y, int64_t ldy) {
   switch (terms) {
-    case 1: blocked_gemv<1>(xp, n, wb, k, r0, r1, bias, y, ldy); break;
-    case 2: blocked_gemv<2>(xp, n, wb, k, r0, r1, bias, y, ldy); break;
-    default: blocked_gemv<3>(xp, n, wb, k, r0, r1, bias, y, ldy); break;
+    case 1: blocked_gemv<1>(xp, n, wb, k, r0, r1, rows_ahead, bias, y, ldy); break;
+    case 2: blocked_gemv<2>(xp, n, wb, k, r0, r1, rows_ahead, bias, y, ldy); break;
+    default: blocked_gemv<3>(xp, n, wb, k, r0, r1, rows_ahead, bias, y, ldy); break;
   }
 }
 
