@@ -7,7 +7,8 @@
 // weights in oneDNN's blocked layout vs the plain rows (two loads of the model); and the threads'
 // contiguous shares of the weights vs chunks handed out in turn (kernels::set_gemv_shares_enabled);
 // batched decode on the blocked layout with and without the look-ahead into the next block
-// (kernels::set_gemv_lookahead_enabled).
+// (kernels::set_gemv_lookahead_enabled), and walking each block once per 8 rows vs per 4
+// (kernels::set_gemv_wide_walks_enabled).
 // Counters: median milliseconds of each variant.
 // Run: ./build/bench/bench_decode_paths
 //      SLOTLM_BENCH_MODEL=models/qwen2.5-0.5b ./build/bench/bench_decode_paths  (adds BM_DecodeStep)
@@ -88,6 +89,7 @@ struct RestoreDefaults {
     kernels::set_bf16_gemm_terms(2);
     kernels::set_gemv_shares_enabled(true);
     kernels::set_gemv_lookahead_enabled(true);
+    kernels::set_gemv_wide_walks_enabled(true);
   }
 };
 
@@ -268,6 +270,29 @@ void BM_DecodeStepLookahead(benchmark::State& st) {
 }
 BENCHMARK(BM_DecodeStepLookahead)
     ->ArgsProduct({{6, 8, 16}, {1, 2}})
+    ->ArgNames({"batch", "terms"})
+    ->Iterations(40)
+    ->UseRealTime();
+
+// args: batch, bf16 terms. One decode step (DecodeSteps) of the model in SLOTLM_BENCH_MODEL, its
+// batched products on the blocked layout walking each block once per 8 rows of x vs once per 4
+// (kernels::set_gemv_wide_walks_enabled).
+void BM_DecodeStepWideWalks(benchmark::State& st) {
+  const char* dir = bench::bench_model(st);
+  if (!dir) return;
+  RestoreDefaults restore;
+  kernels::set_bf16_gemm_terms(int(st.range(1)));
+  DecodeSteps d(dir, st.range(0));
+  auto run = [&](bool on) {
+    return [&, on] {
+      kernels::set_gemv_wide_walks_enabled(on);
+      d.step();
+    };
+  };
+  interleave(st, {{"wide", run(true)}, {"four", run(false)}});
+}
+BENCHMARK(BM_DecodeStepWideWalks)
+    ->ArgsProduct({{5, 6, 8, 12, 16}, {1, 2}})
     ->ArgNames({"batch", "terms"})
     ->Iterations(40)
     ->UseRealTime();

@@ -35,6 +35,7 @@ std::atomic<bool> g_dot_on{true};  // set_bf16_dot_enabled; SLOTLM_BF16_DOT=0 cl
 std::atomic<bool> g_blocked_on{true};  // set_blocked_enabled
 std::atomic<bool> g_shares_on{true};  // set_gemv_shares_enabled
 std::atomic<bool> g_lookahead_on{true};  // set_gemv_lookahead_enabled
+std::atomic<bool> g_wide_walks_on{true};  // set_gemv_wide_walks_enabled
 
 GemmBackend backend() {
   int b = g_backend.load(std::memory_order_relaxed);
@@ -154,6 +155,8 @@ void set_blocked_enabled(bool on) { g_blocked_on.store(on, std::memory_order_rel
 void set_gemv_shares_enabled(bool on) { g_shares_on.store(on, std::memory_order_relaxed); }
 
 void set_gemv_lookahead_enabled(bool on) { g_lookahead_on.store(on, std::memory_order_relaxed); }
+
+void set_gemv_wide_walks_enabled(bool on) { g_wide_walks_on.store(on, std::memory_order_relaxed); }
 
 namespace {
 // w's blocked layout when the kernels may read it (the CPU runs its dot products and the active ISA
@@ -344,11 +347,13 @@ void gemv_group_dot(const float* x, int64_t n, std::span<const MatmulOut> outs) 
   detail::dot_gemv_pack(x, n, terms, k, packed.data());
   const uint16_t* xp = packed.data();
   const bool lookahead = g_lookahead_on.load(std::memory_order_relaxed);
+  const int64_t walk_rows = g_wide_walks_on.load(std::memory_order_relaxed) ? detail::kMaxWalkRows : 4;
   for_each_chunk(rc.count, n * rc.total * k >= kMinParallelWork, [&](int64_t c) {
     rc.each(outs, c, [&](const MatmulOut& o, int64_t r0, int64_t r1) {
       if (const uint16_t* wb = blocked_of(o.w)) {
         // The look-ahead reaches past the chunk: a thread's next chunk is usually the next rows.
-        detail::blocked_gemv_bf16(xp, n, terms, wb, k, r0, r1, lookahead ? o.w.rows : r1, o.bias, o.y, o.w.rows);
+        detail::blocked_gemv_bf16(xp, n, terms, wb, k, r0, r1, {lookahead ? o.w.rows : r1, walk_rows}, o.bias, o.y,
+                                  o.w.rows);
         return;
       }
       if (!dot_gemv_takes(o.w) || terms > kDotMaxTerms) {

@@ -127,12 +127,16 @@ void set_blocked_enabled(bool on);
 // thread-safe with running kernels.
 void set_gemv_shares_enabled(bool on);
 
-// Batched decode (more than 4 rows) on the blocked layout walks each block once per 4 rows: the
-// first walk streams it from memory, the later ones read it from cache, and the last of them
-// prefetches part of the thread's next block so that memory keeps streaming meanwhile
-// (isa/blocked_gemv.h). Prefetches only: results are unchanged bit for bit. For benchmarks: false
-// turns the look-ahead off. Not thread-safe with running kernels.
+// Batched decode on the blocked layout walks each block once per 8 rows (isa/blocked_gemv.h): the
+// first walk streams it from memory, the later ones (more than 8 rows) read it from cache, and the
+// last of them prefetches part of the thread's next block so that memory keeps streaming meanwhile.
+// Prefetches only: results are unchanged bit for bit. For benchmarks: false turns the look-ahead
+// off. Not thread-safe with running kernels.
 void set_gemv_lookahead_enabled(bool on);
+
+// For benchmarks: false walks the blocks once per 4 rows of x instead of 8 (results unchanged bit
+// for bit). Not thread-safe with running kernels.
+void set_gemv_wide_walks_enabled(bool on);
 
 // Row r of `w` as f32 into out[0, w.cols): from the blocked layout when the kernels read it (a tied
 // embedding's lookups), else the stored row converted.

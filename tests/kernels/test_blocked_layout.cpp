@@ -84,8 +84,9 @@ TEST(BlockedLayout, ShapesThatDoNotFitAreRefused) {
   EXPECT_THROW(kernels::pack_blocked(MatView{w.data(), DType::kBF16, 160, 96}, out.data()), slotlm::Error);
 }
 
-// The kernel for 1-3 terms, 1..9 rows of x (tiles of 4 and the 3/2/1 remainders), all or part of
-// the row blocks (the look-ahead into the next block on), with and without bias, against float64
+// The kernel for 1-3 terms, 1..13 rows of x (every walk from 1 to 8 rows; a second walk from
+// cache after 8, with the look-ahead into the next block on), walks of 4 rows as well, all or part
+// of the row blocks, with and without bias, against float64
 // products of the weights with the terms it was given (only f32 accumulation separates them:
 // kNmseTerms); outputs outside [r0, r1) untouched.
 TEST(BlockedLayout, KernelMatchesReferenceAcrossShapesTermsAndBias) {
@@ -96,18 +97,20 @@ TEST(BlockedLayout, KernelMatchesReferenceAcrossShapesTermsAndBias) {
     const int64_t m = s[0], k = s[1];
     const Blocked b(m, k, rng);
     const std::vector<float> bias = random_floats(size_t(m), rng);
-    for (int64_t n : {1, 2, 3, 4, 5, 9}) {
+    for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13}) {
       const std::vector<float> x = random_floats(size_t(n * k), rng);
       for (bool with_bias : {false, true})
         for (int terms : {1, 2, 3})
-          for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, m}, {m - kBlockRows, m}, {0, kBlockRows}}) {
+          for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, m}, {m - kBlockRows, m}, {0, kBlockRows}})
+            for (int64_t walk : {kernels::detail::kMaxWalkRows, int64_t(4)}) {
             const float* bp = with_bias ? bias.data() : nullptr;
             std::vector<uint16_t> xp(size_t(kernels::detail::dot_gemv_packed_size(n, terms, k)));
             kernels::detail::dot_gemv_pack(x.data(), n, terms, k, xp.data());
             const std::vector<double> ref = matmul_reference(sum_of_terms(xp, n, terms, k), n, b.w.values, m, k, bp);
             std::vector<float> y(size_t(n * m), -7.f);
-            // rows_ahead = m: the later walks of n > 4 prefetch the next block, also past r1.
-            kernels::detail::blocked_gemv_bf16(xp.data(), n, terms, b.blocked.data(), k, r0, r1, m, bp, y.data(), m);
+            // rows_ahead = m: the later walks over a block prefetch the next block, also past r1.
+            kernels::detail::blocked_gemv_bf16(xp.data(), n, terms, b.blocked.data(), k, r0, r1, {m, walk}, bp,
+                                               y.data(), m);
             std::vector<float> got;
             std::vector<double> want;
             for (int64_t j = 0; j < n; ++j)
@@ -121,7 +124,7 @@ TEST(BlockedLayout, KernelMatchesReferenceAcrossShapesTermsAndBias) {
               }
             EXPECT_LE(nmse(got.data(), want.data(), got.size()), kNmseTerms)
                 << "n=" << n << " m=" << m << " k=" << k << " bias=" << with_bias << " terms=" << terms
-                << " rows " << r0 << ".." << r1;
+                << " rows " << r0 << ".." << r1 << " walk=" << walk;
           }
     }
   }
@@ -140,15 +143,16 @@ TEST(BlockedLayout, EachActivationRowGetsTheSameBitsWhateverTheBatch) {
     kernels::detail::dot_gemv_pack(x.data(), n, terms, k, xp.data());
     std::vector<float> alone(size_t(n * m)), batch(size_t(n * m));
     for (int64_t i = 0; i < n; ++i)
-      kernels::detail::blocked_gemv_bf16(xp.data() + i * terms * k, 1, terms, b.blocked.data(), k, 0, m, m,
+      kernels::detail::blocked_gemv_bf16(xp.data() + i * terms * k, 1, terms, b.blocked.data(), k, 0, m, {m},
                                          bias.data(), alone.data() + i * m, m);
-    for (int64_t bs = 2; bs <= n; ++bs)
-      for (int64_t i0 = 0; i0 + bs <= n; i0 += bs) {
-        kernels::detail::blocked_gemv_bf16(xp.data() + i0 * terms * k, bs, terms, b.blocked.data(), k, 0, m, m,
-                                           bias.data(), batch.data(), m);
-        EXPECT_EQ(std::memcmp(alone.data() + i0 * m, batch.data(), size_t(bs * m) * sizeof(float)), 0)
-            << "terms=" << terms << " rows " << i0 << ".." << i0 + bs - 1;
-      }
+    for (int64_t walk : {kernels::detail::kMaxWalkRows, int64_t(4)})
+      for (int64_t bs = 2; bs <= n; ++bs)
+        for (int64_t i0 = 0; i0 + bs <= n; i0 += bs) {
+          kernels::detail::blocked_gemv_bf16(xp.data() + i0 * terms * k, bs, terms, b.blocked.data(), k, 0, m,
+                                             {m, walk}, bias.data(), batch.data(), m);
+          EXPECT_EQ(std::memcmp(alone.data() + i0 * m, batch.data(), size_t(bs * m) * sizeof(float)), 0)
+              << "terms=" << terms << " rows " << i0 << ".." << i0 + bs - 1 << " walk=" << walk;
+        }
   }
   SKIP_WITHOUT_DOT_DISPATCH();
   MatView mv = b.plain();

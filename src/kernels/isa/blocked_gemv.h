@@ -25,16 +25,26 @@ inline bool blocked_fits(int64_t rows, int64_t cols) {
 // (no ISA flags), threaded over blocks.
 void blocked_pack(const uint16_t* w, int64_t rows, int64_t k, uint16_t* out);
 
+// Most rows of x one walk over a block takes (blocked_gemv_bf16).
+inline constexpr int64_t kMaxWalkRows = 8;
+
+// How blocked_gemv_bf16 walks its blocks for n rows of x: `rows` per walk (clamped to
+// 1..kMaxWalkRows; fewer than the most only for benchmarks), and when a block needs more than one
+// walk, the last prefetches part of the next block if it starts below `rows_ahead` (a multiple of
+// 64, at most W's rows; r1 turns it off). Prefetches and walks only: the results do not depend on
+// them.
+struct BlockedWalks {
+  int64_t rows_ahead;
+  int64_t rows = kMaxWalkRows;
+};
+
 // y[j * ldy + r] = sum_i W[r, i] x[j, i] (+ bias[r]) for j < n and r in [r0, r1) (multiples of 64):
 // W in the blocked layout above (all of its k), x packed by dot_gemv_pack (dot_gemv.h) with the same
 // n, terms (1..3) and k. Each output is one f32 lane fed one pair of inputs per step, the terms of
-// that step in order: the same sequence of operations whatever n or the rows, so a row of x gets the
-// same bits alone or in a batch, and no horizontal sums are needed. For n > 4, blocks are walked
-// once per 4 rows and the last walk prefetches part of the next block, if it starts below
-// `rows_ahead` (a multiple of 64, at most W's rows; r1 turns it off): prefetches only, the results
-// do not depend on it.
+// that step in order: the same sequence of operations whatever n, the walks or the rows, so a row
+// of x gets the same bits alone or in a batch, and no horizontal sums are needed.
 void blocked_gemv_bf16(const uint16_t* xp, int64_t n, int terms, const uint16_t* wb, int64_t k, int64_t r0,
-                       int64_t r1, int64_t rows_ahead, const float* bias, float* y, int64_t ldy);
+                       int64_t r1, const BlockedWalks& walks, const float* bias, float* y, int64_t ldy);
 
 // acc[i] += sum_r x[r] W[r, i] for r in [r0, r1) (multiples of 64) and i < k: the transposed
 // product (SLOT's gradient W^T r) on W in the blocked layout, f32 exact per product (the weights

@@ -5,6 +5,8 @@
 // horizontal sums, and the weights stream as one contiguous run per thread.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/isa/blocked_gemv.h"
 
 namespace slotlm::kernels::detail {
@@ -16,9 +18,10 @@ constexpr int64_t kPrefetchPairs = 16;
 constexpr int64_t kCacheLine = 64;
 
 // One block of 64 features times T rows of x (`Terms` terms each): 4 * T accumulators, the 4
-// weight vectors of a step loaded once and used T * Terms times. A walk that reads its block from
-// cache (`ahead` set, see block_rows) prefetches instead the front half of the next block, T / 2
-// cache lines per step.
+// weight vectors of a step loaded once and used T * Terms times (at T = 8 the 32 accumulators and
+// the operands do not all fit in the 32 registers: GCC keeps a few in L1, still ~90% of the
+// VDPBF16PS peak from cache). A walk that reads its block from cache (`ahead` set, see block_rows)
+// prefetches instead the front half of the next block, T / 2 cache lines per step.
 template <int T, int Terms>
 void block_tile(const uint16_t* xp, int64_t k, const uint16_t* wb, const float* bias, float* y, int64_t ldy,
                 const char* ahead) {
@@ -53,36 +56,45 @@ void block_tile(const uint16_t* xp, int64_t k, const uint16_t* wb, const float* 
     }
 }
 
-// One block for all n rows of x, 4 at a time (the block, up to 64 * k * 2 bytes, is read again
-// from L2 for each further 4 rows). The first walk streams the block from memory, so the prefetchers
-// keep fetching; the later walks hit the cache and the memory would idle, so the last of them
+// One block for all n rows of x, in walks of up to `walk` rows (at most kMaxWalkRows). The first
+// walk streams the block from memory: with 8 rows each weight read from memory feeds 8 * Terms
+// products, enough to keep the cores computing while memory streams (at 4 rows a step's products
+// took half the time its bytes took to arrive, and the second walk over the block from cache left
+// memory idle). Later walks (n > 8) hit the cache and the memory would idle, so the last of them
 // prefetches the front half of `next` (the thread's next block, or null): the first walk over that
 // block then starts with it cached and the hardware prefetchers already streaming. Only half, and
 // T / 2 lines per step: prefetching all of it saturated the core's outstanding misses and slowed the
-// walk (bench_decode_paths BM_DecodeStepLookahead; bench/RESULTS.md, session 15).
+// walk (bench_decode_paths BM_DecodeStepLookahead; bench/RESULTS.md, sessions 15 and 16).
 template <int Terms>
 void block_rows(const uint16_t* xp, int64_t n, int64_t k, const uint16_t* wb, const float* bias, float* y,
-                int64_t ldy, const uint16_t* next) {
+                int64_t ldy, const uint16_t* next, int64_t walk) {
   const int64_t xs = Terms * k;  // elements per packed row of x
-  const auto* ahead = reinterpret_cast<const char*>(next);
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4)
-    block_tile<4, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy, j > 0 && j + 4 == n ? ahead : nullptr);
-  const char* last = j > 0 ? ahead : nullptr;
-  switch (n - j) {
-    case 3: block_tile<3, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy, last); break;
-    case 2: block_tile<2, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy, last); break;
-    case 1: block_tile<1, Terms>(xp + j * xs, k, wb, bias, y + j * ldy, ldy, last); break;
-    default: break;
+  for (int64_t j = 0; j < n;) {
+    const int64_t t = std::min(walk, n - j);
+    const char* ahead = j > 0 && j + t == n ? reinterpret_cast<const char*>(next) : nullptr;
+    const uint16_t* xj = xp + j * xs;
+    float* yj = y + j * ldy;
+    switch (t) {
+      case 8: block_tile<8, Terms>(xj, k, wb, bias, yj, ldy, ahead); break;
+      case 7: block_tile<7, Terms>(xj, k, wb, bias, yj, ldy, ahead); break;
+      case 6: block_tile<6, Terms>(xj, k, wb, bias, yj, ldy, ahead); break;
+      case 5: block_tile<5, Terms>(xj, k, wb, bias, yj, ldy, ahead); break;
+      case 4: block_tile<4, Terms>(xj, k, wb, bias, yj, ldy, ahead); break;
+      case 3: block_tile<3, Terms>(xj, k, wb, bias, yj, ldy, ahead); break;
+      case 2: block_tile<2, Terms>(xj, k, wb, bias, yj, ldy, ahead); break;
+      default: block_tile<1, Terms>(xj, k, wb, bias, yj, ldy, ahead); break;
+    }
+    j += t;
   }
 }
 
 template <int Terms>
 void blocked_gemv(const uint16_t* xp, int64_t n, const uint16_t* wb, int64_t k, int64_t r0, int64_t r1,
-                  int64_t rows_ahead, const float* bias, float* y, int64_t ldy) {
+                  const BlockedWalks& walks, const float* bias, float* y, int64_t ldy) {
+  const int64_t walk = std::clamp<int64_t>(walks.rows, 1, kMaxWalkRows);
   for (int64_t r = r0; r < r1; r += kBlockRows) {
-    const uint16_t* next = r + kBlockRows < rows_ahead ? wb + (r + kBlockRows) * k : nullptr;
-    block_rows<Terms>(xp, n, k, wb + r * k, bias ? bias + r : nullptr, y + r, ldy, next);
+    const uint16_t* next = r + kBlockRows < walks.rows_ahead ? wb + (r + kBlockRows) * k : nullptr;
+    block_rows<Terms>(xp, n, k, wb + r * k, bias ? bias + r : nullptr, y + r, ldy, next, walk);
   }
 }
 
@@ -114,11 +126,11 @@ void blocked_gemv_t_bf16(const float* x, const uint16_t* wb, int64_t k, int64_t 
 }
 
 void blocked_gemv_bf16(const uint16_t* xp, int64_t n, int terms, const uint16_t* wb, int64_t k, int64_t r0,
-                       int64_t r1, int64_t rows_ahead, const float* bias, float* y, int64_t ldy) {
+                       int64_t r1, const BlockedWalks& walks, const float* bias, float* y, int64_t ldy) {
   switch (terms) {
-    case 1: blocked_gemv<1>(xp, n, wb, k, r0, r1, rows_ahead, bias, y, ldy); break;
-    case 2: blocked_gemv<2>(xp, n, wb, k, r0, r1, rows_ahead, bias, y, ldy); break;
-    default: blocked_gemv<3>(xp, n, wb, k, r0, r1, rows_ahead, bias, y, ldy); break;
+    case 1: blocked_gemv<1>(xp, n, wb, k, r0, r1, walks, bias, y, ldy); break;
+    case 2: blocked_gemv<2>(xp, n, wb, k, r0, r1, walks, bias, y, ldy); break;
+    default: blocked_gemv<3>(xp, n, wb, k, r0, r1, walks, bias, y, ldy); break;
   }
 }
 
