@@ -228,22 +228,28 @@ BENCHMARK(BM_DecodeStepBlockedVsPlain)
     ->Iterations(30)
     ->UseRealTime();
 
-// args: batch, bf16 terms. One decode step (DecodeSteps) of the model in SLOTLM_BENCH_MODEL with
-// each thread streaming its own contiguous share of each product's weights vs the chunks handed
-// out in turn (kernels::set_gemv_shares_enabled).
-void BM_DecodeStepSharesVsTurns(benchmark::State& st) {
+// args: batch, bf16 terms. One decode step (DecodeSteps) of the model in SLOTLM_BENCH_MODEL with a
+// kernel setting on (counter `on`) vs off (`off`), alternating: the A/B of the decode products'
+// switches below.
+void decode_step_on_vs_off(benchmark::State& st, void (*set)(bool), const char* on, const char* off) {
   const char* dir = bench::bench_model(st);
   if (!dir) return;
   RestoreDefaults restore;
   kernels::set_bf16_gemm_terms(int(st.range(1)));
   DecodeSteps d(dir, st.range(0));
-  auto run = [&](bool shares) {
-    return [&, shares] {
-      kernels::set_gemv_shares_enabled(shares);
+  auto run = [&](bool value) {
+    return [&, value] {
+      set(value);
       d.step();
     };
   };
-  interleave(st, {{"shares", run(true)}, {"turns", run(false)}});
+  interleave(st, {{on, run(true)}, {off, run(false)}});
+}
+
+// Each thread streaming its own contiguous share of each product's weights vs the chunks handed
+// out in turn (kernels::set_gemv_shares_enabled).
+void BM_DecodeStepSharesVsTurns(benchmark::State& st) {
+  decode_step_on_vs_off(st, kernels::set_gemv_shares_enabled, "shares", "turns");
 }
 BENCHMARK(BM_DecodeStepSharesVsTurns)
     ->ArgsProduct({{1, 8}, {1, 2}})
@@ -251,22 +257,10 @@ BENCHMARK(BM_DecodeStepSharesVsTurns)
     ->Iterations(40)
     ->UseRealTime();
 
-// args: batch, bf16 terms. One decode step (DecodeSteps) of the model in SLOTLM_BENCH_MODEL, its
-// batched products on the blocked layout with the later walks over a block prefetching the next
+// The batched products on the blocked layout with the later walks over a block prefetching the next
 // one vs without (kernels::set_gemv_lookahead_enabled).
 void BM_DecodeStepLookahead(benchmark::State& st) {
-  const char* dir = bench::bench_model(st);
-  if (!dir) return;
-  RestoreDefaults restore;
-  kernels::set_bf16_gemm_terms(int(st.range(1)));
-  DecodeSteps d(dir, st.range(0));
-  auto run = [&](bool on) {
-    return [&, on] {
-      kernels::set_gemv_lookahead_enabled(on);
-      d.step();
-    };
-  };
-  interleave(st, {{"ahead", run(true)}, {"plain", run(false)}});
+  decode_step_on_vs_off(st, kernels::set_gemv_lookahead_enabled, "ahead", "plain");
 }
 BENCHMARK(BM_DecodeStepLookahead)
     ->ArgsProduct({{6, 8, 16}, {1, 2}})
@@ -274,22 +268,10 @@ BENCHMARK(BM_DecodeStepLookahead)
     ->Iterations(40)
     ->UseRealTime();
 
-// args: batch, bf16 terms. One decode step (DecodeSteps) of the model in SLOTLM_BENCH_MODEL, its
-// batched products on the blocked layout walking each block once per 8 rows of x vs once per 4
+// The batched products on the blocked layout walking each block once per 8 rows of x vs once per 4
 // (kernels::set_gemv_wide_walks_enabled).
 void BM_DecodeStepWideWalks(benchmark::State& st) {
-  const char* dir = bench::bench_model(st);
-  if (!dir) return;
-  RestoreDefaults restore;
-  kernels::set_bf16_gemm_terms(int(st.range(1)));
-  DecodeSteps d(dir, st.range(0));
-  auto run = [&](bool on) {
-    return [&, on] {
-      kernels::set_gemv_wide_walks_enabled(on);
-      d.step();
-    };
-  };
-  interleave(st, {{"wide", run(true)}, {"four", run(false)}});
+  decode_step_on_vs_off(st, kernels::set_gemv_wide_walks_enabled, "wide", "four");
 }
 BENCHMARK(BM_DecodeStepWideWalks)
     ->ArgsProduct({{5, 6, 8, 12, 16}, {1, 2}})

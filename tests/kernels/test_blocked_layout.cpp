@@ -100,32 +100,33 @@ TEST(BlockedLayout, KernelMatchesReferenceAcrossShapesTermsAndBias) {
     for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13}) {
       const std::vector<float> x = random_floats(size_t(n * k), rng);
       for (bool with_bias : {false, true})
-        for (int terms : {1, 2, 3})
+        for (int terms : {1, 2, 3}) {
+          const float* bp = with_bias ? bias.data() : nullptr;
+          std::vector<uint16_t> xp(size_t(kernels::detail::dot_gemv_packed_size(n, terms, k)));
+          kernels::detail::dot_gemv_pack(x.data(), n, terms, k, xp.data());
+          const std::vector<double> ref = matmul_reference(sum_of_terms(xp, n, terms, k), n, b.w.values, m, k, bp);
           for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, m}, {m - kBlockRows, m}, {0, kBlockRows}})
             for (int64_t walk : {kernels::detail::kMaxWalkRows, int64_t(4)}) {
-            const float* bp = with_bias ? bias.data() : nullptr;
-            std::vector<uint16_t> xp(size_t(kernels::detail::dot_gemv_packed_size(n, terms, k)));
-            kernels::detail::dot_gemv_pack(x.data(), n, terms, k, xp.data());
-            const std::vector<double> ref = matmul_reference(sum_of_terms(xp, n, terms, k), n, b.w.values, m, k, bp);
-            std::vector<float> y(size_t(n * m), -7.f);
-            // rows_ahead = m: the later walks over a block prefetch the next block, also past r1.
-            kernels::detail::blocked_gemv_bf16(xp.data(), n, terms, b.blocked.data(), k, r0, r1, {m, walk}, bp,
-                                               y.data(), m);
-            std::vector<float> got;
-            std::vector<double> want;
-            for (int64_t j = 0; j < n; ++j)
-              for (int64_t r = 0; r < m; ++r) {
-                if (r < r0 || r >= r1) {
-                  ASSERT_EQ(y[size_t(j * m + r)], -7.f) << "row " << r << " outside [" << r0 << ", " << r1 << ")";
-                  continue;
+              std::vector<float> y(size_t(n * m), -7.f);
+              // rows_ahead = m: the later walks over a block prefetch the next block, also past r1.
+              kernels::detail::blocked_gemv_bf16(xp.data(), n, terms, b.blocked.data(), k, r0, r1, {m, walk}, bp,
+                                                 y.data(), m);
+              std::vector<float> got;
+              std::vector<double> want;
+              for (int64_t j = 0; j < n; ++j)
+                for (int64_t r = 0; r < m; ++r) {
+                  if (r < r0 || r >= r1) {
+                    ASSERT_EQ(y[size_t(j * m + r)], -7.f) << "row " << r << " outside [" << r0 << ", " << r1 << ")";
+                    continue;
+                  }
+                  got.push_back(y[size_t(j * m + r)]);
+                  want.push_back(ref[size_t(j * m + r)]);
                 }
-                got.push_back(y[size_t(j * m + r)]);
-                want.push_back(ref[size_t(j * m + r)]);
-              }
-            EXPECT_LE(nmse(got.data(), want.data(), got.size()), kNmseTerms)
-                << "n=" << n << " m=" << m << " k=" << k << " bias=" << with_bias << " terms=" << terms
-                << " rows " << r0 << ".." << r1 << " walk=" << walk;
-          }
+              EXPECT_LE(nmse(got.data(), want.data(), got.size()), kNmseTerms)
+                  << "n=" << n << " m=" << m << " k=" << k << " bias=" << with_bias << " terms=" << terms
+                  << " rows " << r0 << ".." << r1 << " walk=" << walk;
+            }
+        }
     }
   }
 }
